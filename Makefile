@@ -1,0 +1,41 @@
+# The course's commands. Each creates .venv and installs the project on first use.
+#   make course [FULL=1]   execute every notebook (fast mode; full with FULL=1), write the report
+#   make test              lint + unit tests + every notebook under nbval, in fast mode
+#   make lab | bench | refresh | clean-cache | lint
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: course test lint lab bench refresh clean-cache
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+course: $(STAMP)
+	$(BIN)/python -m course_utils.runner $(if $(filter 1,$(FULL)),--full,)
+
+test: $(STAMP) lint
+	COURSE_FAST=1 COURSE_HEADLESS=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests
+	COURSE_FAST=1 COURSE_HEADLESS=1 $(BIN)/python -m pytest -p no:cacheprovider --nbval-lax \
+		--nbval-current-env --nbval-cell-timeout=600 notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_utils tests
+	$(BIN)/nbqa ruff notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python -m course_utils.bench
+
+refresh: $(STAMP)
+	$(BIN)/python -m course_utils.runner --refresh
+
+clean-cache: $(STAMP)
+	$(BIN)/python -c 'import shutil, course_utils.config as c; d = c.cache_dir(); shutil.rmtree(d); print("emptied", d)'

@@ -1,0 +1,52 @@
+"""The one place where TensorFlow and Keras are imported.
+
+Every module of the package that needs them writes ``from course_utils._tensorflow import
+keras, tf``. Importing this module:
+
+- selects the TensorFlow backend for Keras (unless ``KERAS_BACKEND`` is already set),
+- raises TensorFlow's C++ log threshold to warnings-and-errors-only (unless set),
+- hides the few lines TensorFlow's CUDA stubs print to the OS-level stderr while it loads
+  and probes devices on a machine without a GPU (they are not Python warnings and no
+  environment variable silences them; genuine errors still raise Python exceptions).
+"""
+
+import contextlib
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _silenced_os_stderr():
+    """Redirect file descriptor 2 to /dev/null for the duration of the block."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _silenced_os_stderr():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the CUDA probe logs here; do it while silenced
+    import keras
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"course_utils needs Keras's TensorFlow backend, but KERAS_BACKEND is "
+        f"{keras.backend.backend()!r}. Unset KERAS_BACKEND or set it to 'tensorflow' "
+        "before importing course_utils."
+    )
+
+__all__ = ["keras", "tf"]

@@ -1,0 +1,108 @@
+"""Throughput of the course's training set-up against a plain keras-io-style ``fit()``.
+
+    python -m course_utils.bench            # every case
+    python -m course_utils.bench autoencoder
+
+For each case the same network is trained on the same data and batch size twice: with the
+course's set-up (a :class:`~course_utils.training.GenerativeModel`, XLA, several steps per
+execution, a prefetched ``tf.data`` pipeline) and as keras-io writes it (``compile(loss=...)``
+without XLA, one step per execution, ``fit`` on NumPy arrays). Each is timed over one epoch
+after a warm-up epoch, three times; the medians give a samples-per-second ratio.
+Later chapters add their model as one more entry of ``CASES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+REPEATS = 3
+
+
+@dataclass
+class BenchCase:
+    """Two ways to train one epoch of the same model on the same data.
+
+    Attributes:
+        course_epoch: builds once, then each call trains one epoch the course's way.
+        plain_epoch: the same, keras-io style.
+        num_samples: training examples per epoch.
+    """
+
+    course_epoch: Callable[[], None]
+    plain_epoch: Callable[[], None]
+    num_samples: int
+
+
+def autoencoder_case(batch_size: int = 50) -> BenchCase:
+    """Chapter 01's 784-500-300-2 tanh autoencoder on the MNIST digits {1, 5, 6}."""
+    from course_utils import data
+    from course_utils._tensorflow import keras
+    from course_utils.models.autoencoders import build_autoencoder
+
+    images, _ = data.load_images("mnist", "train", digits=(1, 5, 6), flatten=True)
+    course_model = build_autoencoder()
+    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
+
+    plain = build_autoencoder()
+    inputs = keras.Input((784,))
+    plain_model = keras.Model(inputs, plain.decoder(plain.encoder(inputs)))
+    plain_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=False)
+
+    def course_epoch():
+        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+    def plain_epoch():
+        plain_model.fit(images, images, batch_size=batch_size, epochs=1, verbose=0)
+
+    return BenchCase(course_epoch, plain_epoch, len(images))
+
+
+CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case}
+
+
+def samples_per_second(epoch_fn: Callable[[], None], num_samples: int) -> float:
+    """Median samples/s over ``REPEATS`` timed epochs, after one warm-up epoch."""
+    epoch_fn()
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        epoch_fn()
+        times.append(time.perf_counter() - start)
+    return num_samples / statistics.median(times)
+
+
+def run_case(name: str) -> dict[str, float]:
+    """Return ``{"course": samples/s, "plain": samples/s, "ratio": course / plain}``."""
+    case = CASES[name]()
+    course = samples_per_second(case.course_epoch, case.num_samples)
+    plain = samples_per_second(case.plain_epoch, case.num_samples)
+    return {"course": course, "plain": plain, "ratio": course / plain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cases", nargs="*", help=f"some of {sorted(CASES)} (default: all)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
+    from course_utils import config
+
+    config.set_seed(0)
+    print(config.device_summary())
+    print(f"{'model':<14} {'course samples/s':>17} {'plain fit samples/s':>20} {'ratio':>7}")
+    for name in args.cases or CASES:
+        result = run_case(name)
+        print(f"{name:<14} {result['course']:>17.0f} {result['plain']:>20.0f} "
+              f"{result['ratio']:>6.2f}x", flush=True)
+    print(f"Median of {REPEATS} timed epochs after one warm-up epoch each.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

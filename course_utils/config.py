@@ -1,0 +1,136 @@
+"""Run-time configuration: fast/full mode, seeding, devices, and where things are kept.
+
+The mode is read from the ``COURSE_FAST`` environment variable and nowhere else:
+``COURSE_FAST=1`` selects fast mode (CI, ``make course``, Binder), unset or ``0`` selects
+full mode (what a student gets when opening a notebook). Notebooks choose their sizes
+with :func:`pick` in their parameters cell.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r} is not understood: use {name}=1 (on) or {name}=0 (off).")
+
+
+def is_fast() -> bool:
+    """Return True in fast mode (``COURSE_FAST=1``)."""
+    return _flag("COURSE_FAST")
+
+
+def mode() -> str:
+    """Return ``"fast"`` or ``"full"``."""
+    return "fast" if is_fast() else "full"
+
+
+def pick(*, full: T, fast: T) -> T:
+    """Return ``fast`` in fast mode and ``full`` otherwise.
+
+    Example: ``EPOCHS = cu.config.pick(full=30, fast=2)``.
+    """
+    return fast if is_fast() else full
+
+
+def is_headless() -> bool:
+    """Return True when no person is watching (the runner, nbval, CI).
+
+    ``COURSE_HEADLESS=1`` is set by the Makefile and the runner. Widgets then show their static
+    fallback and progress bars print plain text instead of live widgets.
+    """
+    if _flag("COURSE_HEADLESS"):
+        return True
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    return shell is None or type(shell).__name__ != "ZMQInteractiveShell"
+
+
+def project_root() -> Path | None:
+    """Return the repository root when the package runs from a checkout, else None."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def cache_dir() -> Path:
+    """Return the model cache directory, creating it if needed.
+
+    ``$COURSE_CACHE_DIR`` if set, else ``~/.cache/course_utils`` (so the cache also works
+    when the package is pip-installed, e.g. on Colab).
+    """
+    path = Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course_utils")
+    path = path.expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and Keras/TensorFlow (wraps ``keras.utils.set_random_seed``)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    from course_utils._tensorflow import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def distribution_strategy(*, devices: list[str] | None = None):
+    """Return the ``tf.distribute`` strategy to build and train models under.
+
+    Args:
+        devices: explicit device names (e.g. two logical CPUs in a test). ``None`` picks
+            automatically: ``MirroredStrategy`` over every GPU when there are several, else
+            TensorFlow's default strategy (which places work on the single GPU if there is one).
+    """
+    from course_utils._tensorflow import tf
+
+    if devices is None:
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) < 2:
+            return tf.distribute.get_strategy()
+        devices = [gpu.name for gpu in gpus]
+    if len(devices) < 2:
+        raise ValueError(f"MirroredStrategy needs at least two devices, got {devices}")
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def device_summary() -> str:
+    """Return one line naming the compute devices, the strategy and the versions in use."""
+    from course_utils._tensorflow import keras, tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU only ({os.cpu_count()} cores)"
+    strategy = type(distribution_strategy()).__name__
+    return (
+        f"{device}, {strategy}; Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+    )
+
+
+def setup_notebook(seed: int = 0) -> None:
+    """The whole set-up of a chapter notebook, in one call.
+
+    Loads TensorFlow quietly, seeds everything, sets the plotting defaults and prints one
+    line with the mode, the devices and the versions.
+    """
+    from course_utils import plotting
+
+    set_seed(seed)
+    plotting.set_style()
+    sys.stdout.write(f"Mode: {mode()} | seed {seed} | {device_summary()}\n")

@@ -1,0 +1,276 @@
+"""Data sets: MNIST and Fashion-MNIST from a checked search path, and ``tf.data`` pipelines.
+
+Each ``.npz`` file is looked for, first hit wins, in
+
+1. ``$COURSE_DATA_DIR`` (CI points it at the course's offline copies),
+2. the repository's ``data/cache/``,
+3. Keras's own cache and download (``keras.datasets.<name>.load_data()``).
+
+A file found on that path must have one of the full sha256 digests the course knows, and
+the four arrays inside it must have their known digests too; anything else stops with a
+:class:`DataError` that names the file, the places searched and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from course_utils import config
+
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the course knows about one data set.
+
+    Attributes:
+        file_name: the ``.npz`` file name looked for on the search path.
+        file_sha256: accepted full sha256 digests of that file, each with where it comes from.
+        array_sha256: sha256 of each array's raw bytes (``arr.tobytes()``), whatever the source.
+        class_names: the ten class names, in label order.
+    """
+
+    file_name: str
+    file_sha256: dict[str, str]
+    array_sha256: dict[str, str]
+    class_names: tuple[str, ...]
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        file_name="mnist.npz",
+        file_sha256={
+            "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64": "course copy",
+            "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1": "Keras download",
+        },
+        array_sha256={
+            "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+            "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+            "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+            "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+        },
+        class_names=tuple(str(digit) for digit in range(10)),
+    ),
+    "fashion_mnist": DatasetSpec(
+        file_name="fashion_mnist.npz",
+        file_sha256={
+            "5b6d2c4c694a91887af8ab7d039c04f80af3c29378d731c93a538d2e831aa469": "course copy",
+        },
+        array_sha256={
+            "x_train": "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+            "y_train": "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+            "x_test": "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+            "y_test": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+        },
+        class_names=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ),
+    ),
+}
+
+
+class DataError(RuntimeError):
+    """A data set could not be found, downloaded or verified; the message says what to do."""
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def search_path() -> list[Path]:
+    """Return the folders searched for data files, in order (Keras's download comes after)."""
+    folders = []
+    if os.environ.get("COURSE_DATA_DIR"):
+        folders.append(Path(os.environ["COURSE_DATA_DIR"]).expanduser())
+    root = config.project_root()
+    if root is not None:
+        folders.append(root / "data" / "cache")
+    return folders
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fix_hint(spec: DatasetSpec) -> str:
+    return (
+        f"Fix: put a verified copy of {spec.file_name} in one of these places (the course's "
+        "offline copy is in shared/data/, check it with its verify.py), or set "
+        "COURSE_DATA_DIR to the folder that holds it, or connect to the internet so Keras "
+        "can download it."
+    )
+
+
+def _check_arrays(name: str, arrays: dict[str, np.ndarray], source: str) -> None:
+    spec = _spec(name)
+    for key in ARRAY_KEYS:
+        if key not in arrays:
+            raise DataError(f"{source} has no array {key!r} (expected keys {ARRAY_KEYS}). "
+                            + _fix_hint(spec))
+        got = hashlib.sha256(np.ascontiguousarray(arrays[key]).tobytes()).hexdigest()
+        if got != spec.array_sha256[key]:
+            raise DataError(
+                f"{source}: array {key} has sha256 {got}, expected "
+                f"{spec.array_sha256[key]}; the data are not the official {name}. "
+                + _fix_hint(spec)
+            )
+
+
+def _load_npz(name: str, path: Path) -> dict[str, np.ndarray]:
+    spec = _spec(name)
+    digest = file_sha256(path)
+    if digest not in spec.file_sha256:
+        known = ", ".join(f"{d} ({where})" for d, where in spec.file_sha256.items())
+        raise DataError(
+            f"{path} is corrupt or not the expected file: its sha256 is {digest}, but the "
+            f"course accepts only {known}. Delete or replace it. " + _fix_hint(spec)
+        )
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    _check_arrays(name, arrays, str(path))
+    return arrays
+
+
+def _download_with_keras(name: str) -> dict[str, np.ndarray]:
+    from course_utils._tensorflow import keras
+
+    loader = getattr(keras.datasets, name)
+    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    _check_arrays(name, arrays, f"keras.datasets.{name}.load_data()")
+    return arrays
+
+
+def locate(name: str) -> Path | None:
+    """Return the first file on the search path for a data set, or None (Keras's turn)."""
+    spec = _spec(name)
+    for folder in search_path():
+        if (folder / spec.file_name).is_file():
+            return folder / spec.file_name
+    return None
+
+
+@functools.cache
+def load_raw(name: str) -> dict[str, np.ndarray]:
+    """Return the four verified uint8 arrays of a data set (cached for the session).
+
+    Returns:
+        ``{"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28),
+        "y_test": (10000,)}``, all uint8; pixels 0..255, labels 0..9.
+
+    Raises:
+        DataError: when no verified copy is found, the download fails, or a checksum differs.
+    """
+    spec = _spec(name)
+    path = locate(name)
+    if path is not None:
+        return _load_npz(name, path)
+    folders = search_path()
+    try:
+        return _download_with_keras(name)
+    except DataError:
+        raise
+    except Exception as error:  # network, proxy or disk errors all end the same way
+        searched = "\n".join(f"  - {folder / spec.file_name}" for folder in folders) or "  (none)"
+        raise DataError(
+            f"Could not find {spec.file_name}. Looked in:\n{searched}\n  - Keras's download "
+            f"(keras.datasets.{name}.load_data()), which failed: "
+            f"{type(error).__name__}: {error}\n" + _fix_hint(spec)
+        ) from error
+
+
+def load_images(
+    name: str = "mnist",
+    split: str = "train",
+    *,
+    digits: tuple[int, ...] | list[int] | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    flatten: bool = False,
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return images and labels of one split, filtered, scaled and shaped for a model.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion_mnist"``.
+        split: ``"train"`` or ``"test"``.
+        digits: keep only these labels (e.g. ``(1, 5, 6)``); ``None`` keeps all ten.
+        value_range: pixel range of the returned images, e.g. ``(0, 1)`` or ``(-1, 1)``.
+        flatten: return ``(n, 784)`` vectors instead of ``(n, 28, 28, 1)`` images.
+        limit: keep the first ``limit`` images after filtering (official order).
+
+    Returns:
+        images: ``(n, 28, 28, 1)`` or ``(n, 784)`` float32 in ``value_range``.
+        labels: ``(n,)`` int32 in 0..9.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    low, high = value_range
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive int or None, got {limit}")
+    raw = load_raw(name)
+    images, labels = raw[f"x_{split}"], raw[f"y_{split}"]
+    if digits is not None:
+        digits = tuple(int(d) for d in digits)
+        if not digits or not set(digits) <= set(range(10)):
+            raise ValueError(f"digits must be labels in 0..9, got {digits}")
+        keep = np.isin(labels, digits)
+        images, labels = images[keep], labels[keep]
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    images = images.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
+    images = images.reshape(len(images), -1) if flatten else images[..., np.newaxis]
+    return images, labels.astype(np.int32)
+
+
+def class_names(name: str = "mnist") -> tuple[str, ...]:
+    """Return the ten class names of a data set, in label order."""
+    return _spec(name).class_names
+
+
+def make_dataset(
+    *arrays: np.ndarray,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_remainder: bool = False,
+):
+    """Return a batched, prefetched ``tf.data.Dataset`` over in-memory arrays.
+
+    Args:
+        *arrays: one or more arrays with the same first dimension; one array yields
+            batches of tensors, several yield tuples.
+        batch_size: examples per batch (the global batch under a distribution strategy).
+        shuffle: reshuffle every epoch with a seeded order.
+        seed: the shuffle seed.
+        drop_remainder: drop the last, smaller batch (keeps shapes static for XLA).
+    """
+    from course_utils._tensorflow import tf
+
+    if not arrays:
+        raise ValueError("make_dataset needs at least one array")
+    sizes = {len(a) for a in arrays}
+    if len(sizes) != 1:
+        raise ValueError(f"all arrays must have the same length, got {[len(a) for a in arrays]}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    dataset = tf.data.Dataset.from_tensor_slices(arrays[0] if len(arrays) == 1 else arrays)
+    if shuffle:
+        dataset = dataset.shuffle(sizes.pop(), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

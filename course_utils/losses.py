@@ -1,0 +1,129 @@
+"""Pure loss functions. Each is unit-tested against an independent computation.
+
+Conventions: ``batch`` is the leading axis; per-example functions return shape ``(batch,)``
+and leave the batch mean to the model; all logarithms are natural, so values are in nats.
+"""
+
+from __future__ import annotations
+
+import math
+
+from course_utils._tensorflow import keras
+
+ops = keras.ops
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _sum_per_example(values):
+    return ops.sum(ops.reshape(values, (ops.shape(values)[0], -1)), axis=1)
+
+
+def mean_squared_error(targets, predictions):
+    """Mean squared error per example, averaged over all non-batch axes.
+
+    Args:
+        targets, predictions: ``(batch, ...)`` float tensors of the same shape.
+
+    Returns:
+        ``(batch,)`` mean of ``(targets - predictions) ** 2`` over each example's entries.
+    """
+    squared = ops.square(ops.reshape(targets - predictions, (ops.shape(targets)[0], -1)))
+    return ops.mean(squared, axis=1)
+
+
+def binary_cross_entropy(targets, logits):
+    """Bernoulli negative log-likelihood per example, in nats, summed over pixels.
+
+    Uses the stable form ``max(l, 0) - l * t + log(1 + exp(-|l|))`` and accepts grey-level
+    targets in [0, 1] (the keras-io convention, not a true likelihood for non-binary data).
+
+    Args:
+        targets: ``(batch, ...)`` in [0, 1].
+        logits: ``(batch, ...)`` unbounded decoder outputs, same shape.
+
+    Returns:
+        ``(batch,)`` nats.
+    """
+    per_entry = (
+        ops.maximum(logits, 0.0) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+    )
+    return _sum_per_example(per_entry)
+
+
+def kl_divergence_standard_normal(z_mean, z_log_var):
+    """KL( N(z_mean, exp(z_log_var)) || N(0, I) ) in closed form, per example.
+
+    ``0.5 * sum(exp(log_var) + mean^2 - 1 - log_var)`` over the latent dimensions.
+
+    Args:
+        z_mean, z_log_var: ``(batch, latent_dim)``.
+
+    Returns:
+        ``(batch,)`` nats, non-negative.
+    """
+    return 0.5 * ops.sum(ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=1)
+
+
+def standard_normal_log_prob(z):
+    """Log-density of ``z`` under a standard normal, per example.
+
+    Args:
+        z: ``(batch, ...)``.
+
+    Returns:
+        ``(batch,)`` nats: ``-0.5 * sum(z^2 + log(2 pi))``.
+    """
+    return -0.5 * _sum_per_example(ops.square(z) + LOG_2PI)
+
+
+def flow_negative_log_likelihood(z, log_det):
+    """Exact negative log-likelihood of a normalizing flow with a standard normal base.
+
+    By the change of variables, ``log p(x) = log N(z; 0, I) + log|det dz/dx|``.
+
+    Args:
+        z: ``(batch, ...)`` the flow's output for ``x``.
+        log_det: ``(batch,)`` log-absolute-determinant of the Jacobian ``dz/dx``.
+
+    Returns:
+        ``(batch,)`` nats.
+    """
+    return -(standard_normal_log_prob(z) + log_det)
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """The GAN discriminator's binary cross-entropy: real labelled 1, generated labelled 0.
+
+    ``-mean(log D(x)) - mean(log(1 - D(G(z))))`` with ``D = sigmoid(logits)``, computed
+    stably from logits.
+
+    Args:
+        real_logits: ``(batch, 1)`` or ``(batch,)`` discriminator logits on real data.
+        fake_logits: same, on generated data.
+
+    Returns:
+        scalar, nats.
+    """
+    real = ops.mean(ops.softplus(-real_logits))  # -log sigmoid(l)
+    fake = ops.mean(ops.softplus(fake_logits))  # -log(1 - sigmoid(l))
+    return real + fake
+
+
+def generator_loss(fake_logits, *, kind: str = "non_saturating"):
+    """The generator's loss on discriminator logits of generated data.
+
+    Args:
+        fake_logits: ``(batch, 1)`` or ``(batch,)``.
+        kind: ``"non_saturating"`` (``-mean(log D(G(z)))``, strong gradients early on) or
+            ``"minimax"`` (``mean(log(1 - D(G(z))))``, the original game's value, which
+            saturates when the discriminator wins).
+
+    Returns:
+        scalar, nats.
+    """
+    if kind == "non_saturating":
+        return ops.mean(ops.softplus(-fake_logits))
+    if kind == "minimax":
+        return -ops.mean(ops.softplus(fake_logits))
+    raise ValueError(f"kind must be 'non_saturating' or 'minimax', got {kind!r}")

@@ -1,0 +1,194 @@
+"""Measures of the course: the course classifier and what is built on it, kNN accuracy,
+and unit conversions for likelihoods (nats, bits per dimension).
+
+Classifier-FID (COURSE.md §9) is the Fréchet distance between Gaussians fitted to the course
+classifier's penultimate-layer features (``"features"``, 128-D) of generated samples and of
+real test images of the classes the model was trained on. It is not comparable with
+Inception-FID figures from papers; it is comparable across the chapters of this course.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from course_utils import config, data, training
+from course_utils._tensorflow import keras
+from course_utils.models.classifier import FEATURES_LAYER, build_classifier
+
+CLASSIFIER_BATCH = 200
+
+
+@functools.lru_cache(maxsize=1)
+def course_classifier() -> keras.Model:
+    """Return the course classifier, trained on MNIST once and then loaded from the cache.
+
+    Full mode: all 60,000 training images, 3 epochs (test accuracy ≈ 0.99). Fast mode:
+    the first 6,000, 1 epoch. The model maps ``(batch, 28, 28, 1)`` images in [0, 1] to
+    10 logits.
+    """
+    train_size = config.pick(full=60_000, fast=6_000)
+    epochs = config.pick(full=3, fast=1)
+    raw = data.load_raw("mnist")  # uint8, scaled batch by batch: a quarter of float32's memory
+    train_data = data.make_dataset(raw["x_train"][:train_size, ..., np.newaxis],
+                                   raw["y_train"][:train_size], batch_size=128, seed=0)
+    train_data = train_data.map(lambda images, labels: (keras.ops.cast(images, "float32") / 255.0,
+                                                        labels))
+
+    def evaluate(model):
+        test_images, test_labels = data.load_images("mnist", "test")
+        predicted = class_probabilities(test_images, classifier=model).argmax(axis=1)
+        return {"test_accuracy": float(np.mean(predicted == test_labels))}
+
+    run = training.load_or_train(
+        "course_classifier",
+        build_classifier,
+        config_dict={"train_size": train_size, "epochs": epochs, "batch_size": 128, "seed": 0},
+        train_data=train_data,
+        epochs=epochs,
+        evaluate_fn=evaluate,
+    )
+    return run.model
+
+
+def _as_images(images) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28, 1)
+    elif images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"expected 28x28 images, (n, 784) or (n, 28, 28[, 1]); got {images.shape}")
+    return images
+
+
+def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndarray, np.ndarray]:
+    """Run the classifier eagerly in batches; return ``(logits (n, 10), features (n, 128))``.
+
+    Eager calls avoid compiling a ``predict`` function per model (memory and start-up time).
+    """
+    classifier = classifier or course_classifier()
+    two_headed = _TWO_HEADED.get(id(classifier))
+    if two_headed is None or two_headed[0] is not classifier:
+        outputs = [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
+        two_headed = (classifier, keras.Model(classifier.input, outputs))
+        _TWO_HEADED[id(classifier)] = two_headed
+    images = _as_images(images)
+    logits, features = [], []
+    for start in range(0, len(images), CLASSIFIER_BATCH):
+        batch_logits, batch_features = two_headed[1](images[start:start + CLASSIFIER_BATCH],
+                                                     training=False)
+        logits.append(keras.ops.convert_to_numpy(batch_logits))
+        features.append(keras.ops.convert_to_numpy(batch_features))
+    return np.concatenate(logits), np.concatenate(features)
+
+
+_TWO_HEADED: dict[int, tuple[keras.Model, keras.Model]] = {}
+
+
+def class_probabilities(images, *, classifier: keras.Model | None = None) -> np.ndarray:
+    """Return ``(n, 10)`` class probabilities of images in [0, 1] (any 28x28 layout)."""
+    logits, _ = _classifier_outputs(images, classifier)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exponentials = np.exp(logits)
+    return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+
+def classifier_features(images, *, classifier: keras.Model | None = None) -> np.ndarray:
+    """Return ``(n, 128)`` penultimate-layer features of images in [0, 1]."""
+    return _classifier_outputs(images, classifier)[1]
+
+
+def _psd_square_root(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (eigenvalues clipped at 0)."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+
+
+def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
+    """Fréchet distance between two Gaussians:
+    ``|m_a - m_b|^2 + tr(C_a) + tr(C_b) - 2 tr((C_a C_b)^{1/2})``.
+
+    The last trace is computed as ``tr((C_a^{1/2} C_b C_a^{1/2})^{1/2})`` (the same value, since
+    the two matrices are similar), from symmetric eigendecompositions: stable when a
+    covariance is singular, as it is when some features never fire.
+
+    Args:
+        mean_a, mean_b: ``(d,)`` means.
+        cov_a, cov_b: ``(d, d)`` covariance matrices.
+    """
+    mean_a, mean_b = np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64)
+    cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
+    if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
+        raise ValueError("the two Gaussians must have the same dimension")
+    root_a = _psd_square_root(cov_a)
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
+    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def classifier_fid(samples, reference_images, *, classifier: keras.Model | None = None) -> float:
+    """Classifier-FID between generated samples and real reference images (both in [0, 1]).
+
+    Args:
+        samples: ``(n, 28, 28, 1)`` (or flat) generated images; use 10,000 in full mode.
+        reference_images: real test images of the classes the model was trained on.
+    """
+    features_a = classifier_features(samples, classifier=classifier)
+    features_b = classifier_features(reference_images, classifier=classifier)
+    if len(features_a) < 2 or len(features_b) < 2:
+        raise ValueError("classifier_fid needs at least two samples and two reference images")
+    return frechet_distance(features_a.mean(0), np.cov(features_a, rowvar=False),
+                            features_b.mean(0), np.cov(features_b, rowvar=False))
+
+
+def classifier_score(samples, *, classifier: keras.Model | None = None) -> float:
+    """The course's Inception-score analogue: ``exp(E_x KL(p(y|x) || p(y)))``.
+
+    Between 1 (every sample looks alike or is ambiguous) and 10 (confident and all ten
+    classes equally present).
+    """
+    probabilities = np.clip(class_probabilities(samples, classifier=classifier), 1e-12, 1.0)
+    marginal = probabilities.mean(axis=0, keepdims=True)
+    kl = np.sum(probabilities * (np.log(probabilities) - np.log(marginal)), axis=1)
+    return float(np.exp(kl.mean()))
+
+
+def conditional_accuracy(samples, requested_labels, *,
+                         classifier: keras.Model | None = None) -> float:
+    """Fraction of generated samples the course classifier reads as the requested label."""
+    requested_labels = np.asarray(requested_labels)
+    probabilities = class_probabilities(samples, classifier=classifier)
+    if len(probabilities) != len(requested_labels):
+        raise ValueError(f"{len(probabilities)} samples but {len(requested_labels)} labels")
+    return float(np.mean(probabilities.argmax(axis=1) == requested_labels))
+
+
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
+    """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    return float(classifier.score(test_codes, test_labels))
+
+
+def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
+    """Convert a negative log-likelihood per example (nats) to bits per dimension.
+
+    Args:
+        nll_nats: NLL of each example (scalar or array) under the model's own data units.
+        num_dims: dimensions per example (784 for MNIST).
+        data_scale: how many reported units one model unit spans. A model of ``x / 256``
+            (pixels 0..255 dequantized and divided by 256) reports bits/dim on the 0..256
+            scale with ``data_scale=256``: each dimension's density is divided by 256.
+
+    Returns:
+        ``(nll + num_dims * log(data_scale)) / (num_dims * log 2)``.
+    """
+    if num_dims < 1 or data_scale <= 0:
+        raise ValueError(f"need num_dims >= 1 and data_scale > 0, got {num_dims}, {data_scale}")
+    nll = np.asarray(nll_nats, dtype=np.float64)
+    return (nll + num_dims * math.log(data_scale)) / (num_dims * math.log(2.0))

@@ -1,0 +1,288 @@
+"""The course's standard figures. Each function accepts ``ax=`` (where it draws one panel)
+and returns the matplotlib ``Figure``.
+
+Images may come in any of the course's layouts: ``(n, 784)``, ``(n, 28, 28)`` or
+``(n, 28, 28, 1)``, with values in ``value_range`` (mapped to [0, 1] for display).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+
+#: Okabe–Ito's colour-blind-safe palette, plus two of Paul Tol's for ten classes.
+PALETTE = (
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
+    "#56B4E9", "#F0E442", "#000000", "#332288", "#882255",
+)
+
+
+def set_style() -> None:
+    """Notebook-sized PNG figures at a modest DPI with the colour-blind-safe palette."""
+    mpl.rcParams.update({
+        "figure.dpi": 80,
+        "savefig.dpi": 80,
+        "figure.figsize": (6.0, 4.0),
+        "axes.prop_cycle": mpl.cycler(color=PALETTE),
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "image.cmap": "gray",
+        "animation.embed_limit": 8.0,  # MB
+    })
+
+
+def to_display_images(images, *, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Return ``(n, side, side)`` float images in [0, 1] from any course layout and range.
+
+    Args:
+        images: ``(n, d*d)``, ``(n, d, d)`` or ``(n, d, d, 1)`` array-like.
+        value_range: the range the images are in, e.g. ``(-1, 1)`` or ``(0, 255)``.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    elif images.ndim == 2:
+        side = round(float(np.sqrt(images.shape[1])))
+        if side * side != images.shape[1]:
+            raise ValueError(f"flat images need a square number of pixels, got {images.shape}")
+        images = images.reshape(len(images), side, side)
+    if images.ndim != 3:
+        raise ValueError(
+            f"expected images shaped (n, d*d), (n, d, d) or (n, d, d, 1), got {images.shape}"
+        )
+    low, high = value_range
+    return np.clip((images - low) / (high - low), 0.0, 1.0)
+
+
+def plot_image_grid(
+    images,
+    *,
+    num_cols: int = 8,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    row_labels: Sequence[str] | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Show images as one tiled grid, row by row (one ``imshow``, so any size is cheap).
+
+    Args:
+        images: ``n`` images in any course layout (see :func:`to_display_images`).
+        num_cols: images per row; the last row is padded with black.
+        value_range: the images' value range.
+        title: the panel title; put the key hyperparameter in it.
+        row_labels: optional label at the left of each row.
+        ax: draw into this axes instead of a new figure.
+    """
+    tiles = to_display_images(images, value_range=value_range)
+    if num_cols < 1:
+        raise ValueError(f"num_cols must be positive, got {num_cols}")
+    count, side, _ = tiles.shape
+    num_cols = min(num_cols, count)
+    num_rows = -(-count // num_cols)
+    pad = 1
+    canvas = np.ones((num_rows * (side + pad) - pad, num_cols * (side + pad) - pad))
+    for index, tile in enumerate(tiles):
+        row, col = divmod(index, num_cols)
+        top, left = row * (side + pad), col * (side + pad)
+        canvas[top:top + side, left:left + side] = tile
+    for index in range(count, num_rows * num_cols):
+        row, col = divmod(index, num_cols)
+        canvas[row * (side + pad):row * (side + pad) + side,
+               col * (side + pad):col * (side + pad) + side] = 0.0
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.75 * num_cols + 0.5, 0.75 * num_rows + 0.4))
+    ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if row_labels is not None:
+        if len(row_labels) != num_rows:
+            raise ValueError(f"{len(row_labels)} row labels for {num_rows} rows")
+        ax.set_yticks([r * (side + pad) + side / 2 for r in range(num_rows)], list(row_labels))
+        ax.tick_params(left=False)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_reconstructions(
+    originals,
+    reconstructions,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Show inputs (top row) over their reconstructions (bottom row)."""
+    originals = to_display_images(originals, value_range=value_range)
+    reconstructions = to_display_images(reconstructions, value_range=value_range)
+    if originals.shape != reconstructions.shape:
+        raise ValueError(f"shapes differ: {originals.shape} vs {reconstructions.shape}")
+    return plot_image_grid(np.concatenate([originals, reconstructions]), num_cols=len(originals),
+                           title=title, row_labels=["input", "output"], ax=ax)
+
+
+def plot_latent_scatter(
+    codes,
+    labels,
+    *,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Scatter 2-D codes coloured by label.
+
+    Args:
+        codes: ``(n, 2)`` latent codes.
+        labels: ``(n,)`` integer labels.
+        class_names: legend names indexed by label (default: the label itself).
+    """
+    codes = np.asarray(codes)
+    labels = np.asarray(labels)
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must be (n, 2), got {codes.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    for index, label in enumerate(np.unique(labels)):
+        chosen = labels == label
+        name = class_names[label] if class_names is not None else str(label)
+        ax.scatter(codes[chosen, 0], codes[chosen, 1], s=4, alpha=0.6,
+                   color=PALETTE[index % len(PALETTE)], label=name, rasterized=True)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(markerscale=4, frameon=False, title="label")
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def latent_grid(
+    x_range: tuple[float, float], y_range: tuple[float, float], *, num_points: int = 15
+) -> np.ndarray:
+    """Return a ``(num_points**2, 2)`` grid of 2-D codes, row by row from the top-left.
+
+    Rows go from ``y_range[1]`` (top) down to ``y_range[0]``, so that decoding the grid and
+    tiling it row by row gives a picture oriented like a scatter plot of the codes.
+    """
+    xs = np.linspace(*x_range, num_points)
+    ys = np.linspace(*y_range, num_points)[::-1]
+    return np.array([(x, y) for y in ys for x in xs], dtype=np.float32)
+
+
+def plot_latent_manifold(
+    decode_fn: Callable[[np.ndarray], np.ndarray],
+    *,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    num_points: int = 15,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Decode a regular grid of 2-D codes in ONE batched call and tile the images.
+
+    Args:
+        decode_fn: maps ``(n, 2)`` codes to ``n`` images.
+        x_range, y_range: the extent of the grid in latent space.
+        num_points: grid points per axis.
+    """
+    images = np.asarray(decode_fn(latent_grid(x_range, y_range, num_points=num_points)))
+    figure = plot_image_grid(images, num_cols=num_points, value_range=value_range,
+                             title=title, ax=ax)
+    return figure
+
+
+def plot_interpolation(
+    rows: Sequence,
+    *,
+    row_labels: Sequence[str],
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Show one or more interpolation strips, one per row, each with the same length."""
+    strips = [to_display_images(row, value_range=value_range) for row in rows]
+    lengths = {len(strip) for strip in strips}
+    if len(lengths) != 1:
+        raise ValueError(f"all strips need the same length, got {[len(s) for s in strips]}")
+    return plot_image_grid(np.concatenate(strips), num_cols=lengths.pop(), title=title,
+                           row_labels=row_labels, ax=ax)
+
+
+def plot_loss_curves(
+    history: Mapping[str, Sequence[float]],
+    *,
+    keys: Sequence[str] | None = None,
+    log_scale: bool = False,
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Plot per-epoch values from a Keras history dict; ``val_<key>`` is drawn dashed.
+
+    Args:
+        history: ``{name: [value per epoch]}``, e.g. ``CachedRun.history``.
+        keys: names to plot (default: every key without the ``val_`` prefix).
+    """
+    keys = list(keys) if keys is not None else [k for k in history if not k.startswith("val_")]
+    missing = [k for k in keys if k not in history]
+    if missing:
+        raise ValueError(f"history has no {missing}; it has {sorted(history)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5))
+    for index, key in enumerate(keys):
+        color = PALETTE[index % len(PALETTE)]
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], color=color, label=key)
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], color=color, linestyle="--",
+                    label=f"val_{key}")
+    ax.set_xlabel("epoch")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def animation_html(
+    frames,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    interval_ms: int = 120,
+    title: str | None = None,
+    size_inches: float = 2.5,
+):
+    """Return an inline HTML/JavaScript animation of image frames (no ffmpeg needed).
+
+    Args:
+        frames: ``(num_frames, ...)`` images in any course layout; keep it to ≤ 40 small frames
+            so the notebook stays small (each frame is embedded as a PNG).
+        interval_ms: delay between frames.
+
+    Returns:
+        An ``IPython.display.HTML`` object; display it as a cell's last expression.
+    """
+    from IPython.display import HTML
+    from matplotlib import animation
+
+    tiles = to_display_images(frames, value_range=value_range)
+    figure, ax = plt.subplots(figsize=(size_inches, size_inches))
+    image = ax.imshow(tiles[0], cmap="gray", vmin=0.0, vmax=1.0)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+
+    def show(index):
+        image.set_data(tiles[index])
+        return (image,)
+
+    movie = animation.FuncAnimation(figure, show, frames=len(tiles), interval=interval_ms,
+                                    blit=True)
+    html = movie.to_jshtml(default_mode="loop")
+    plt.close(figure)
+    return HTML(html)

@@ -1,0 +1,258 @@
+"""Execute the course's notebooks and report time, memory and metrics.
+
+    python -m course_utils.runner                  # fast mode -> reports/executed/, fast report
+    python -m course_utils.runner --full           # the same in full mode (full_local_*)
+    python -m course_utils.runner --refresh        # maintainers: clear the cache, full mode
+                                                   # IN PLACE, strip metadata, audit, write the
+                                                   # committed full_run.json + course_report.md
+
+Each notebook runs in a fresh kernel with ``COURSE_HEADLESS=1``, ``COURSE_REPORT_DIR`` and
+``COURSE_NOTEBOOK`` set, so ``report.record`` collects its figures. The peak resident memory
+of the kernel and all its children is sampled every 0.1 s. The first failing notebook stops
+the run with its failing cell shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from course_utils import __version__, config
+
+CELL_TIMEOUT_SECONDS = 1800
+MAX_NOTEBOOK_BYTES = 2_000_000
+#: Output text that must never be committed.
+FORBIDDEN_OUTPUT = re.compile(r"Traceback|Warning:|WARNING:|Error:|DeprecationWarning")
+
+
+class MemorySampler:
+    """Sample the summed RSS of a process and all its descendants in a background thread."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        self.process = psutil.Process(pid)
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        total = 0
+        for process in [self.process, *self.process.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a child may exit while we look
+                total += process.memory_info().rss
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak_bytes = max(self.peak_bytes, self._rss())
+            except psutil.Error:
+                return
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _kernel_pid(client: NotebookClient) -> int:
+    provisioner = getattr(client.km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    if process is None:
+        raise RuntimeError("cannot find the kernel's process to measure its memory")
+    return process.pid
+
+
+def execute_notebook(path: Path, output_path: Path, report_dir: Path) -> dict:
+    """Run one notebook top to bottom in a new kernel; return seconds, memory and metrics.
+
+    Raises:
+        CellExecutionError: a cell failed (the message shows the cell and the traceback).
+    """
+    notebook = nbformat.read(path, as_version=4)
+    os.environ["COURSE_NOTEBOOK"] = path.stem
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        store_widget_state=False,
+    )
+    start = time.perf_counter()
+    try:
+        with client.setup_kernel(), MemorySampler(_kernel_pid(client)) as sampler:
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+    finally:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, output_path)
+    seconds = time.perf_counter() - start
+    metrics_file = report_dir / f"{path.stem}.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(sampler.peak_bytes / 2**20, 1),
+            "metrics": metrics}
+
+
+def strip_metadata(path: Path) -> None:
+    """Keep only the kernelspec and language of a notebook's metadata, and no cell metadata
+    except nbval markers and tags."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata = nbformat.from_dict({
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    })
+    for cell in notebook.cells:
+        cell.metadata = nbformat.from_dict(
+            {k: v for k, v in cell.metadata.items() if k in ("tags",)})
+        cell.pop("id", None)
+    notebook.nbformat_minor = 4  # cell ids (4.5) change on every save; the course omits them
+    nbformat.write(notebook, path)
+
+
+def audit_notebook(path: Path) -> list[str]:
+    """Return the problems of an executed notebook: size, order, errors, warnings."""
+    problems = []
+    notebook = nbformat.read(path, as_version=4)
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        problems.append(f"{path.name}: {size / 1e6:.1f} MB, over the 2 MB limit")
+    code = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.strip()]
+    counts = [cell.execution_count for cell in code]
+    if counts != list(range(1, len(code) + 1)):
+        problems.append(f"{path.name}: execution counts are not 1, 2, 3, ...")
+    for index, cell in enumerate(code, start=1):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") or "".join(output.get("traceback", []))
+            if output.output_type == "error" or output.get("name") == "stderr" \
+                    or FORBIDDEN_OUTPUT.search(text):
+                problems.append(f"{path.name}: code cell {index} has an error, warning or "
+                                f"stderr output: {text[:200]!r}")
+    return problems
+
+
+def environment_summary() -> dict:
+    """The versions and machine a report was produced with."""
+    from importlib.metadata import version  # importing TensorFlow here would be slow
+
+    memory_gb = psutil.virtual_memory().total / 2**30
+    return {
+        "versions": {"python": platform.python_version(), "tensorflow": version("tensorflow"),
+                     "keras": version("keras"), "numpy": version("numpy"),
+                     "course_utils": __version__},
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(memory_gb, 1),
+                    "platform": platform.platform(), "processor": platform.machine()},
+    }
+
+
+def _headline(metrics: dict) -> str:
+    parts = []
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)):
+            parts.append(f"{name} {value:.4g}")
+    return ", ".join(parts[:3]) or "—"
+
+
+def write_reports(results: dict, mode: str, json_path: Path, markdown_path: Path) -> None:
+    """Write the JSON report and its Markdown summary table."""
+    report = {"mode": mode, "chapters": results, **environment_summary()}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    total = sum(chapter["seconds"] for chapter in results.values())
+    machine = report["machine"]
+    lines = [
+        f"# Course run ({mode} mode)",
+        "",
+        f"{machine['cpus']} CPU cores, {machine['memory_gb']} GB; "
+        f"TensorFlow {report['versions']['tensorflow']}, Keras {report['versions']['keras']}. "
+        f"Total {total / 60:.1f} min. Written by `python -m course_utils.runner`.",
+        "",
+        "| notebook | time (s) | peak memory (MB) | headline metrics |",
+        "|---|---:|---:|---|",
+    ]
+    for stem, chapter in results.items():
+        lines.append(f"| {stem} | {chapter['seconds']:.0f} | {chapter['peak_rss_mb']:.0f} | "
+                     f"{_headline(chapter['metrics'])} |")
+    markdown_path.write_text("\n".join(lines) + "\n")
+
+
+def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
+        json_path: Path, markdown_path: Path) -> int:
+    """Execute notebooks in order; write the reports; return a process exit code."""
+    os.environ["COURSE_FAST"] = "1" if mode == "fast" else "0"
+    os.environ["COURSE_HEADLESS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    results: dict[str, dict] = {}
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="course-report-") as report_dir:
+        os.environ["COURSE_REPORT_DIR"] = report_dir
+        for number, path in enumerate(notebooks, start=1):
+            target = path if in_place else output_dir / path.name
+            print(f"[{number}/{len(notebooks)}] {path.name} ({mode} mode) ...", flush=True)
+            try:
+                results[path.stem] = execute_notebook(path, target, Path(report_dir))
+            except CellExecutionError as error:
+                print(f"\nFAILED: {path.name} (executed copy: {target})\n{error}", flush=True)
+                write_reports(results, mode, json_path, markdown_path)
+                return 1
+            chapter = results[path.stem]
+            print(f"    {chapter['seconds']:.0f} s, peak {chapter['peak_rss_mb']:.0f} MB, "
+                  f"{_headline(chapter['metrics'])}", flush=True)
+            if in_place:
+                strip_metadata(target)
+            problems += audit_notebook(target)
+    write_reports(results, mode, json_path, markdown_path)
+    print(f"Wrote {json_path} and {markdown_path}.")
+    for problem in problems:
+        print(f"AUDIT: {problem}")
+    return 1 if problems and in_place else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--full", action="store_true", help="full mode (default: fast)")
+    group.add_argument("--refresh", action="store_true",
+                       help="clear the cache, run full mode in place, write committed reports")
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks to run (default: every notebooks/*.ipynb)")
+    args = parser.parse_args(argv)
+    root = config.project_root() or Path.cwd()
+    notebooks = args.notebooks or sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        print(f"No notebooks found under {root / 'notebooks'}.", file=sys.stderr)
+        return 2
+    reports = root / "reports"
+    if args.refresh:
+        shutil.rmtree(config.cache_dir(), ignore_errors=True)
+        return run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
+                   json_path=reports / "full_run.json",
+                   markdown_path=reports / "course_report.md")
+    # Only --refresh writes the committed full_run.json; a local full run is kept apart.
+    stem = "full_local" if args.full else "fast"
+    return run(notebooks, mode="full" if args.full else "fast", in_place=False,
+               output_dir=reports / "executed", json_path=reports / f"{stem}_run.json",
+               markdown_path=reports / f"{stem}_report.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""The course's one training design, and load-or-train caching.
+
+Every model of the course is a :class:`GenerativeModel`: it owns one ``keras.metrics.Mean``
+tracker per reported loss, and defines only ``compute_losses(batch, training) -> dict``
+(with a ``"loss"`` key). The generic ``train_step`` differentiates ``"loss"`` with respect to
+all trainable variables; ``fit()`` does the rest (history, validation, callbacks,
+distribution strategies). Two-player models subclass :class:`AdversarialModel`, which
+keeps the same trackers and reporting but takes two optimizers and repeats the critic's
+step ``critic_steps`` times. Flows are single-optimizer models whose loss is their NLL.
+
+:func:`train` runs ``fit()`` with the course's callbacks (progress bar, NaN stop, backup for
+resuming) and turns Ctrl-C into a normal return; :func:`load_or_train` caches the trained
+weights, training time and metrics under ``config.cache_dir()``, keyed by name, config and mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from course_utils import __version__, config
+from course_utils._tensorflow import keras, tf
+from course_utils.report import to_jsonable
+
+#: Bumped when the layout of a cache entry changes, so old entries are not misread.
+CACHE_FORMAT = 1
+
+
+class GenerativeModel(keras.Model):
+    """Base class: one generic ``train_step``/``test_step`` for every single-optimizer model.
+
+    Subclasses set ``loss_names`` (the keys ``compute_losses`` returns, ``"loss"`` among them),
+    create their sub-models in ``__init__`` and implement ``compute_losses``.
+    ``compile`` defaults to XLA and several steps per execution, the course's fast set-up.
+    """
+
+    loss_names: tuple[str, ...] = ("loss",)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_names}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def build(self, input_shape=None):
+        """Mark the model built: its sub-models are Functional models, built on creation."""
+        self.built = True
+
+    def compile(self, optimizer, *, jit_compile=True, steps_per_execution=32, **kwargs):
+        """Compile with the course's defaults, and create the optimizer's slots now."""
+        super().compile(
+            optimizer=optimizer,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **kwargs,
+        )
+        self.build()
+        self.optimizer.build(self.trainable_variables)
+
+    def compute_losses(self, batch, training: bool) -> dict:
+        """Return a dict of scalar losses for one batch, with the key ``"loss"`` optimized."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_losses")
+
+    def descend(self, losses_fn, batch, variables, optimizer, key: str) -> dict:
+        """One gradient step on ``losses_fn(batch, training=True)[key]``; return all losses.
+
+        The loss is divided by the number of replicas, so that summing the replicas'
+        gradients (what ``tf.distribute`` does) gives the gradient of the global-batch mean.
+        """
+        with tf.GradientTape() as tape:
+            losses = losses_fn(batch, training=True)
+            scaled = losses[key] / self.distribute_strategy.num_replicas_in_sync
+        gradients = tape.gradient(scaled, variables)
+        optimizer.apply(gradients, variables)
+        return losses
+
+    def update_trackers(self, losses: Mapping) -> dict:
+        """Feed each loss to its tracker and return the running means, as ``fit`` expects."""
+        if set(losses) != set(self.trackers):
+            raise ValueError(
+                f"{type(self).__name__}.compute_losses returned {sorted(losses)}, but "
+                f"loss_names declares {sorted(self.trackers)}; make them the same."
+            )
+        for name, value in losses.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        losses = self.descend(
+            self.compute_losses, data, self.trainable_variables, self.optimizer, "loss"
+        )
+        return self.update_trackers(losses)
+
+    def test_step(self, data):
+        return self.update_trackers(self.compute_losses(data, training=False))
+
+
+class AdversarialModel(GenerativeModel):
+    """Base class for two-player models (GANs, WGANs, BiGAN, AAE, ...).
+
+    Subclasses implement ``discriminator_losses(batch, training)`` (with key ``"d_loss"``)
+    and ``generator_losses(batch, training)`` (with key ``"g_loss"``), and by default own
+    ``self.discriminator`` and ``self.generator`` (override ``discriminator_variables`` /
+    ``generator_variables`` when a player has more networks, e.g. an encoder).
+
+    Each training step takes ``critic_steps`` discriminator (critic) steps on the same real
+    batch with fresh noise, then one generator step.
+    """
+
+    loss_names = ("d_loss", "g_loss")
+
+    def __init__(self, *, critic_steps: int = 1, **kwargs):
+        if not isinstance(critic_steps, int) or critic_steps < 1:
+            raise ValueError(f"critic_steps must be a positive int, got {critic_steps!r}")
+        super().__init__(**kwargs)
+        self.critic_steps = critic_steps
+
+    @property
+    def discriminator_variables(self):
+        return self.discriminator.trainable_variables
+
+    @property
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    def compile(self, *, d_optimizer, g_optimizer, jit_compile=True, steps_per_execution=32,
+                **kwargs):
+        """Compile with one optimizer per player (``self.optimizer`` is the generator's)."""
+        keras.Model.compile(
+            self,
+            optimizer=g_optimizer,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            **kwargs,
+        )
+        self.build()
+        self.d_optimizer = d_optimizer
+        self.d_optimizer.build(self.discriminator_variables)
+        self.optimizer.build(self.generator_variables)
+
+    def discriminator_losses(self, batch, training: bool) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must implement discriminator_losses")
+
+    def generator_losses(self, batch, training: bool) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} must implement generator_losses")
+
+    def compute_losses(self, batch, training: bool) -> dict:
+        return {
+            **self.discriminator_losses(batch, training=training),
+            **self.generator_losses(batch, training=training),
+        }
+
+    def train_step(self, data):
+        for _ in range(self.critic_steps):
+            d_losses = self.descend(
+                self.discriminator_losses, data, self.discriminator_variables,
+                self.d_optimizer, "d_loss",
+            )
+        g_losses = self.descend(
+            self.generator_losses, data, self.generator_variables, self.optimizer, "g_loss"
+        )
+        return self.update_trackers({**d_losses, **g_losses})
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; nothing was cached."""
+
+
+class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
+    """Keras's ``TerminateOnNaN``, watching every logged value (``d_loss``, ``g_loss``, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_value: tuple[str, float] | None = None
+
+    def on_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            value = float(value)
+            if not math.isfinite(value):
+                self.bad_value = (key, value)
+                self.model.stop_training = True
+                return
+
+
+def progress_bar() -> keras.callbacks.Callback:
+    """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs."""
+    from tqdm.keras import TqdmCallback
+
+    if config.is_headless():
+        from tqdm.std import tqdm
+
+        return TqdmCallback(verbose=0, tqdm_class=tqdm, file=sys.stdout, mininterval=60,
+                            ascii=True)
+    from tqdm.auto import tqdm
+
+    return TqdmCallback(verbose=0, tqdm_class=tqdm)
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        history: ``{metric name: [one value per completed epoch]}``.
+        seconds: wall-clock training time.
+        interrupted: True when Ctrl-C stopped training early.
+    """
+
+    history: dict[str, list[float]]
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def epochs_completed(self) -> int:
+        return len(next(iter(self.history.values()), []))
+
+
+def train(
+    model: keras.Model,
+    train_data,
+    *,
+    epochs: int,
+    validation_data=None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    backup_dir: str | os.PathLike | None = None,
+) -> TrainingResult:
+    """Fit a compiled model with the course's callbacks.
+
+    Args:
+        model: a compiled ``keras.Model`` (usually a :class:`GenerativeModel`).
+        train_data: a ``tf.data.Dataset`` of batches (see ``course_utils.data.make_dataset``).
+        epochs: passes over ``train_data``.
+        validation_data: optional dataset evaluated after each epoch (``val_*`` keys).
+        callbacks: extra Keras callbacks (e.g. a sample-grid monitor).
+        backup_dir: where ``BackupAndRestore`` keeps the last finished epoch, so a crashed or
+            interrupted run resumes there; deleted after a complete run.
+
+    Returns:
+        A :class:`TrainingResult`. Ctrl-C returns the model as trained so far
+        (``interrupted=True``) instead of raising.
+
+    Raises:
+        TrainingDivergedError: a logged loss became NaN or infinite.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    nan_stop = TerminateOnNonFinite()
+    all_callbacks = [nan_stop, progress_bar(), *callbacks]
+    if backup_dir is not None:
+        all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        model.fit(
+            train_data,
+            epochs=epochs,
+            validation_data=validation_data,
+            callbacks=all_callbacks,
+            shuffle=False,  # datasets arrive shuffled; Keras warns if asked to shuffle them
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+    seconds = time.perf_counter() - start
+    history_callback = getattr(model, "history", None)
+    history = {k: [float(v) for v in vals]
+               for k, vals in getattr(history_callback, "history", {}).items()}
+    if nan_stop.bad_value is not None:
+        key, value = nan_stop.bad_value
+        raise TrainingDivergedError(
+            f"Training stopped: {key} became {value} after {len(history.get(key, []))} "
+            "complete epoch(s). Lower the learning rate or check the data's value range; "
+            "nothing was cached."
+        )
+    return TrainingResult(history=history, seconds=seconds, interrupted=interrupted)
+
+
+@dataclass
+class CachedRun:
+    """What :func:`load_or_train` returns.
+
+    Attributes:
+        model: the trained model (weights loaded from the cache or just trained).
+        history: per-epoch losses of the training run.
+        train_seconds: how long training took (on the machine that trained it).
+        metrics: the values ``evaluate_fn`` returned after training.
+        from_cache: True when nothing was trained.
+        interrupted: True when Ctrl-C stopped training (then nothing was cached).
+        path: the cache entry's folder.
+    """
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    train_seconds: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    from_cache: bool = False
+    interrupted: bool = False
+    path: Path | None = None
+
+
+def cache_key(name: str, run_config: Mapping[str, Any]) -> str:
+    """Return the 16-hex-digit key of a cache entry for ``name``, its config and the mode."""
+    try:
+        text = json.dumps(
+            {"name": name, "config": run_config, "mode": config.mode(), "format": CACHE_FORMAT},
+            sort_keys=True,
+        )
+    except TypeError as error:
+        raise ValueError(
+            f"the config of {name!r} must be JSON-serializable (numbers, strings, lists, "
+            f"dicts): {error}"
+        ) from error
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_entry(folder: Path) -> dict:
+    """Return a cache entry's metadata after checking its weights; raise ValueError if bad."""
+    try:
+        entry = json.loads((folder / "entry.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"entry.json unreadable ({error})") from error
+    from course_utils.data import file_sha256
+
+    weights = folder / "model.weights.h5"
+    if not weights.is_file() or file_sha256(weights) != entry.get("weights_sha256"):
+        raise ValueError("weights file missing or its sha256 differs from entry.json")
+    return entry
+
+
+def _write_entry_atomically(folder: Path, model: keras.Model, entry: dict) -> None:
+    """Write weights and metadata to a temporary folder, then rename it into place."""
+    from course_utils.data import file_sha256
+
+    temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        model.save_weights(temporary / "model.weights.h5")
+        entry["weights_sha256"] = file_sha256(temporary / "model.weights.h5")
+        (temporary / "entry.json").write_text(json.dumps(entry, indent=1, sort_keys=True))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(temporary, folder)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def load_or_train(
+    name: str,
+    build_fn: Callable[[], keras.Model],
+    *,
+    config_dict: Mapping[str, Any],
+    train_data,
+    epochs: int,
+    validation_data=None,
+    evaluate_fn: Callable[[keras.Model], Mapping[str, Any]] | None = None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    strategy=None,
+) -> CachedRun:
+    """Load a trained model from the cache, or train it and cache it.
+
+    The entry is keyed by ``name``, ``config_dict`` and the mode (fast/full), so
+    change the config whenever something that shapes the result changes (data, sizes,
+    epochs, seed). It stores the weights, the history, the training seconds and the
+    metrics ``evaluate_fn`` computed; it is written atomically and checked (sha256) on load.
+    A crashed or interrupted run leaves no entry, and resumes from its last finished epoch.
+
+    Args:
+        name: a short identifier, e.g. ``"autoencoder_156_2d"``.
+        build_fn: returns a new compiled model; called under the distribution strategy.
+        config_dict: JSON-serializable description of everything that shapes the result.
+        train_data, epochs, validation_data, callbacks: passed to :func:`train`.
+        evaluate_fn: computes the metrics to store with the entry (floats, lists, dicts).
+        strategy: a ``tf.distribute`` strategy; default ``config.distribution_strategy()``.
+
+    Returns:
+        A :class:`CachedRun`.
+    """
+    key = cache_key(name, config_dict)
+    folder = config.cache_dir() / f"{name}-{key}"
+    strategy = strategy or config.distribution_strategy()
+    with strategy.scope():
+        model = build_fn()
+    if folder.exists():
+        try:
+            entry = _read_entry(folder)
+        except ValueError as problem:
+            print(f"Cache entry {folder} is corrupt ({problem}); training again.")
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)  # so its slots load too
+            model.load_weights(folder / "model.weights.h5")
+            print(f"Loaded {name} from the cache ({entry['mode']} mode, trained in "
+                  f"{entry['train_seconds']:.0f} s).")
+            return CachedRun(model, entry["history"], entry["train_seconds"],
+                             entry["metrics"], from_cache=True, path=folder)
+    print(f"Training {name} for {epochs} epochs ({config.mode()} mode; cache key {key}).")
+    result = train(model, train_data, epochs=epochs, validation_data=validation_data,
+                   callbacks=callbacks, backup_dir=folder.with_name(folder.name + ".backup"))
+    if result.interrupted:
+        print(f"Interrupted after {result.epochs_completed} complete epoch(s): the model is "
+              "returned as trained so far and not cached; run again to resume.")
+        return CachedRun(model, result.history, result.seconds, interrupted=True)
+    metrics = to_jsonable(dict(evaluate_fn(model))) if evaluate_fn else {}
+    entry = {
+        "name": name, "key": key, "mode": config.mode(), "config": dict(config_dict),
+        "epochs": epochs, "history": result.history, "train_seconds": result.seconds,
+        "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {"course_utils": __version__, "keras": keras.__version__,
+                     "tensorflow": tf.__version__},
+    }
+    try:
+        _write_entry_atomically(folder, model, entry)
+    except OSError as error:  # a read-only or full disk still returns the trained model
+        print(f"Could not write the cache entry {folder} ({error}); the model is not cached.")
+    return CachedRun(model, result.history, result.seconds, metrics, path=folder)

@@ -1,0 +1,123 @@
+"""Interactive explorers. Each widget is a thin shell over pure, tested functions, and
+shows a static figure instead when no live front end is there (``config.is_headless()``:
+the runner, nbval, a rendered notebook on GitHub).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from course_utils import config, plotting
+
+DecodeFn = Callable[[np.ndarray], np.ndarray]
+
+
+def decode_point(decode_fn: DecodeFn, point: Sequence[float], *,
+                 value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """Decode one latent point to one ``(side, side)`` image in [0, 1].
+
+    Args:
+        decode_fn: maps ``(n, latent_dim)`` codes to ``n`` images in ``value_range``.
+        point: ``latent_dim`` coordinates.
+    """
+    codes = np.asarray(point, dtype=np.float32)[np.newaxis]
+    return plotting.to_display_images(decode_fn(codes), value_range=value_range)[0]
+
+
+def image_png(image: np.ndarray, *, scale: int = 6) -> bytes:
+    """Encode a ``(side, side)`` image in [0, 1] as PNG bytes, enlarged ``scale`` times."""
+    from PIL import Image
+
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected one (side, side) image, got shape {image.shape}")
+    pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
+    picture = Image.fromarray(pixels, mode="L").resize(
+        (image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def slider_sweeps(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
+                  center: Sequence[float] | None = None, num_steps: int = 9,
+                  value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+    """What moving each slider alone does: one row of decoded images per latent dimension.
+
+    Args:
+        ranges: ``(low, high)`` of each latent coordinate.
+        center: where the other coordinates stay (default: the middle of each range).
+        num_steps: images per row.
+
+    Returns:
+        ``(latent_dim * num_steps, side, side)`` images in [0, 1], row by row.
+    """
+    ranges = [tuple(map(float, r)) for r in ranges]
+    center = np.array(center if center is not None else [(lo + hi) / 2 for lo, hi in ranges],
+                      dtype=np.float32)
+    if center.shape != (len(ranges),):
+        raise ValueError(f"center has {center.shape} coordinates for {len(ranges)} ranges")
+    codes = []
+    for dim, (low, high) in enumerate(ranges):
+        for value in np.linspace(low, high, num_steps):
+            code = center.copy()
+            code[dim] = value
+            codes.append(code)
+    images = decode_fn(np.stack(codes))
+    return plotting.to_display_images(images, value_range=value_range)
+
+
+def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
+                          value_range: tuple[float, float] = (0.0, 1.0),
+                          names: Sequence[str] | None = None):
+    """Build (without displaying) sliders for each latent coordinate and the decoded image.
+
+    Returns:
+        An ``ipywidgets.VBox`` whose ``children`` are the sliders followed by the image.
+    """
+    import ipywidgets as widgets
+
+    names = names or [f"z{index + 1}" for index in range(len(ranges))]
+    sliders = [
+        widgets.FloatSlider(value=(low + high) / 2, min=low, max=high,
+                            step=(high - low) / 100, description=name,
+                            continuous_update=True)
+        for name, (low, high) in zip(names, ranges, strict=True)
+    ]
+    image = widgets.Image(format="png")
+
+    def redraw(_change=None):
+        point = [slider.value for slider in sliders]
+        image.value = image_png(decode_point(decode_fn, point, value_range=value_range))
+
+    for slider in sliders:
+        slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([*sliders, image])
+
+
+def show_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
+                         value_range: tuple[float, float] = (0.0, 1.0),
+                         names: Sequence[str] | None = None) -> None:
+    """Display the latent explorer, or its static fallback when nobody can move a slider.
+
+    The fallback shows :func:`slider_sweeps`: each row is one slider moved across its range
+    with the others at the centre.
+    """
+    from IPython.display import display
+
+    if config.is_headless():
+        import matplotlib.pyplot as plt
+
+        names = names or [f"z{index + 1}" for index in range(len(ranges))]
+        sweeps = slider_sweeps(decode_fn, ranges, value_range=value_range)
+        figure = plotting.plot_image_grid(
+            sweeps, num_cols=len(sweeps) // len(ranges), row_labels=list(names),
+            title="Static view: each row moves one slider (run the notebook for live sliders)")
+        display(figure)
+        plt.close(figure)
+        return
+    display(build_latent_explorer(decode_fn, ranges, value_range=value_range, names=names))

@@ -1,0 +1,257 @@
+"""The one training design: a tiny model of each kind trains on synthetic data, and the
+callbacks, the cache and the multi-device path behave."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from course_utils import config, data, losses, training
+from course_utils._tensorflow import keras
+from course_utils.models.autoencoders import build_autoencoder, build_mlp
+
+ops = keras.ops
+
+
+def gaussian_data(n=512, dim=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, dim)) * [0.5, 2.0][:dim] + [3.0, -1.0][:dim]).astype(np.float32)
+
+
+class TinyVAE(training.GenerativeModel):
+    """A Gaussian-likelihood VAE on 2-D points (the VAE's shape: two losses, sampling)."""
+
+    loss_names = ("loss", "reconstruction_loss", "kl_loss")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = build_mlp(2, (16,), 4, name="encoder")
+        self.decoder = build_mlp(2, (16,), 2, name="decoder")
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def compute_losses(self, batch, training):
+        z_mean, z_log_var = ops.split(self.encoder(batch, training=training), 2, axis=1)
+        noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        z = z_mean + ops.exp(0.5 * z_log_var) * noise
+        reconstruction = ops.mean(ops.sum(ops.square(batch - self.decoder(z)), axis=1))
+        kl = ops.mean(losses.kl_divergence_standard_normal(z_mean, z_log_var))
+        return {"loss": reconstruction + kl, "reconstruction_loss": reconstruction,
+                "kl_loss": kl}
+
+
+class TinyGAN(training.AdversarialModel):
+    """A 1-D GAN: the generator is affine, so it can match a Gaussian exactly."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = build_mlp(1, (), 1, name="generator")
+        self.discriminator = build_mlp(1, (16,), 1, activation="relu", name="discriminator")
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def _fake(self, batch):
+        noise = keras.random.normal((ops.shape(batch)[0], 1), seed=self.seed_generator)
+        return self.generator(noise)
+
+    def discriminator_losses(self, batch, training):
+        return {"d_loss": losses.discriminator_loss(self.discriminator(batch),
+                                                    self.discriminator(self._fake(batch)))}
+
+    def generator_losses(self, batch, training):
+        return {"g_loss": losses.generator_loss(self.discriminator(self._fake(batch)))}
+
+
+class TinyFlow(training.GenerativeModel):
+    """An element-wise affine flow z = (x - shift) * exp(-log_scale); its MLE is known."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.shift = self.add_weight(shape=(2,), initializer="zeros", name="shift")
+        self.log_scale = self.add_weight(shape=(2,), initializer="zeros", name="log_scale")
+
+    def forward(self, x):
+        z = (x - self.shift) * ops.exp(-self.log_scale)
+        return z, -ops.sum(self.log_scale) * ops.ones((ops.shape(x)[0],))
+
+    def compute_losses(self, batch, training):
+        z, log_det = self.forward(batch)
+        return {"loss": ops.mean(losses.flow_negative_log_likelihood(z, log_det))}
+
+
+def fit(model, x, epochs, **kwargs):
+    return training.train(model, data.make_dataset(x, batch_size=64, seed=0), epochs=epochs,
+                          **kwargs)
+
+
+def test_autoencoder_trains():
+    x = np.random.default_rng(0).random((256, 784)).astype(np.float32)
+    model = build_autoencoder(hidden_units=(32,), latent_dim=2, learning_rate=1e-3)
+    result = fit(model, x, 5)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_vae_trains_with_three_tracked_losses():
+    config.set_seed(0)
+    model = TinyVAE()
+    model.compile(keras.optimizers.Adam(1e-2))
+    result = fit(model, gaussian_data(), 20)
+    assert set(result.history) == {"loss", "reconstruction_loss", "kl_loss"}
+    assert result.history["loss"][-1] < 0.5 * result.history["loss"][0]
+
+
+def test_gan_trains_with_two_optimizers_and_critic_steps():
+    config.set_seed(0)
+    x = np.random.default_rng(0).normal(3.0, 0.5, (1024, 1)).astype(np.float32)
+    model = TinyGAN(critic_steps=2)
+    model.compile(d_optimizer=keras.optimizers.Adam(2e-2), g_optimizer=keras.optimizers.Adam(2e-2))
+    result = fit(model, x, 30)
+    steps = 30 * (1024 // 64)
+    assert int(model.d_optimizer.iterations) == 2 * steps
+    assert int(model.optimizer.iterations) == steps
+    generated = model.generator.predict(np.random.default_rng(1).normal(size=(2000, 1)),
+                                        verbose=0)
+    assert set(result.history) == {"d_loss", "g_loss"}
+    assert abs(generated.mean() - 3.0) < 0.5  # started at 0: the generator learned
+
+
+def test_flow_reaches_the_maximum_likelihood_solution():
+    x = gaussian_data(2048)
+    model = TinyFlow()
+    model.compile(keras.optimizers.Adam(5e-2))
+    fit(model, x, 40)
+    np.testing.assert_allclose(model.shift.numpy(), x.mean(axis=0), atol=0.1)
+    np.testing.assert_allclose(np.exp(model.log_scale.numpy()), x.std(axis=0), rtol=0.1)
+
+
+def test_mismatched_loss_names_raise_a_clear_error():
+    class Wrong(TinyFlow):
+        loss_names = ("loss", "extra")
+
+    model = Wrong()
+    model.compile(keras.optimizers.Adam(1e-2))
+    with pytest.raises(ValueError, match="loss_names declares"):
+        fit(model, gaussian_data(), 1)
+
+
+def test_nan_stops_training_and_caches_nothing(isolated_cache):
+    def build():
+        model = TinyFlow()
+        model.compile(keras.optimizers.SGD(1e6))  # diverges at once
+        return model
+
+    with pytest.raises(training.TrainingDivergedError, match="Lower the learning rate"):
+        training.load_or_train("diverging", build, config_dict={}, epochs=5,
+                               train_data=data.make_dataset(gaussian_data(), batch_size=64))
+    assert not list(isolated_cache.glob("diverging-*/entry.json"))
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def build_tiny_flow():
+    model = TinyFlow()
+    model.compile(keras.optimizers.Adam(5e-2), steps_per_execution=1)
+    return model
+
+
+def test_interrupt_returns_the_model_and_the_rerun_resumes(isolated_cache):
+    dataset = data.make_dataset(gaussian_data(), batch_size=64)
+    run = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
+                                 train_data=dataset, callbacks=[InterruptAtEpoch(2)])
+    assert run.interrupted and len(run.history["loss"]) == 2
+    assert not list(isolated_cache.glob("flow-*/entry.json"))  # nothing cached
+    assert list(isolated_cache.glob("flow-*.backup"))  # but the last epoch is backed up
+    rerun = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
+                                   train_data=dataset)
+    assert not rerun.interrupted and not rerun.from_cache
+    # The interrupt came before epoch 3 was recorded or backed up: 4 epochs remain.
+    assert len(rerun.history["loss"]) == 6 - 2
+    assert not list(isolated_cache.glob("flow-*.backup"))
+
+
+def test_cache_round_trip_restores_weights_history_and_metrics(isolated_cache):
+    dataset = data.make_dataset(gaussian_data(), batch_size=64)
+
+    def evaluate(model):
+        return {"shift": model.shift.numpy(), "ok": True}
+
+    first = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
+                                   train_data=dataset, evaluate_fn=evaluate)
+    second = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
+                                    train_data=dataset, evaluate_fn=evaluate)
+    assert not first.from_cache and second.from_cache
+    np.testing.assert_array_equal(first.model.shift.numpy(), second.model.shift.numpy())
+    assert second.history == first.history and second.metrics == first.metrics
+    assert second.train_seconds == first.train_seconds
+    entry = json.loads((first.path / "entry.json").read_text())
+    assert entry["mode"] == "fast" and entry["config"] == {"v": 1}
+    other = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 2}, epochs=3,
+                                   train_data=dataset)
+    assert not other.from_cache and other.path != first.path
+
+
+def test_a_corrupt_cache_entry_is_detected_and_retrained(isolated_cache, capsys):
+    dataset = data.make_dataset(gaussian_data(), batch_size=64)
+    first = training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+                                   train_data=dataset)
+    weights = first.path / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    again = training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+                                   train_data=dataset)
+    assert "is corrupt" in capsys.readouterr().out and not again.from_cache
+    assert training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+                                  train_data=dataset).from_cache
+
+
+def test_cache_key_depends_on_mode_and_rejects_non_json_config(monkeypatch):
+    fast_key = training.cache_key("m", {"a": 1})
+    monkeypatch.setenv("COURSE_FAST", "0")
+    assert training.cache_key("m", {"a": 1}) != fast_key
+    with pytest.raises(ValueError, match="JSON-serializable"):
+        training.cache_key("m", {"a": object()})
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from course_utils._tensorflow import keras, tf
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    from course_utils import config, data, training
+    from course_utils.models.autoencoders import build_autoencoder
+
+    x = np.random.default_rng(0).random((64, 784)).astype(np.float32)
+    results = {}
+    for label, strategy in [
+        ("single", tf.distribute.OneDeviceStrategy("/cpu:0")),
+        ("mirrored", config.distribution_strategy(devices=["/cpu:0", "/cpu:1"])),
+    ]:
+        config.set_seed(0)
+        with strategy.scope():
+            model = build_autoencoder(hidden_units=(16,), learning_rate=0.05)
+        model.compile(keras.optimizers.SGD(0.05), jit_compile=False, steps_per_execution=1)
+        training.train(model, data.make_dataset(x, batch_size=32, shuffle=False), epochs=2)
+        results[label] = {"replicas": strategy.num_replicas_in_sync,
+                          "weights": [w.tolist() for w in model.get_weights()]}
+    json.dump(results, sys.stdout)
+""")
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
+    completed = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True,
+                               text=True, timeout=300, check=True)
+    results = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert results["mirrored"]["replicas"] == 2
+    for single, mirrored in zip(results["single"]["weights"], results["mirrored"]["weights"],
+                                strict=True):
+        np.testing.assert_allclose(single, mirrored, rtol=1e-4, atol=1e-6)
