@@ -16,6 +16,7 @@ import numpy as np
 
 from course_utils import config, data, training
 from course_utils._tensorflow import keras
+from course_utils.models import apply_in_batches
 from course_utils.models.classifier import FEATURES_LAYER, build_classifier
 
 CLASSIFIER_BATCH = 200
@@ -68,6 +69,7 @@ def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndar
     """Run the classifier eagerly in batches; return ``(logits (n, 10), features (n, 128))``.
 
     Eager calls avoid compiling a ``predict`` function per model (memory and start-up time).
+    The two-output model is built once per classifier.
     """
     classifier = classifier or course_classifier()
     two_headed = _TWO_HEADED.get(id(classifier))
@@ -75,14 +77,7 @@ def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndar
         outputs = [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
         two_headed = (classifier, keras.Model(classifier.input, outputs))
         _TWO_HEADED[id(classifier)] = two_headed
-    images = _as_images(images)
-    logits, features = [], []
-    for start in range(0, len(images), CLASSIFIER_BATCH):
-        batch_logits, batch_features = two_headed[1](images[start:start + CLASSIFIER_BATCH],
-                                                     training=False)
-        logits.append(keras.ops.convert_to_numpy(batch_logits))
-        features.append(keras.ops.convert_to_numpy(batch_features))
-    return np.concatenate(logits), np.concatenate(features)
+    return apply_in_batches(two_headed[1], _as_images(images), batch_size=CLASSIFIER_BATCH)
 
 
 _TWO_HEADED: dict[int, tuple[keras.Model, keras.Model]] = {}

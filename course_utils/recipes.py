@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from course_utils import config, data, metrics, training
+from course_utils.models import apply_in_batches
 from course_utils.models.autoencoders import build_autoencoder
 
 
@@ -54,8 +55,8 @@ def digit_autoencoder(run_config: dict[str, Any] | None = None) -> training.Cach
         )
 
     def evaluate(model):
-        train_codes = model.encoder.predict(train_images, batch_size=1000, verbose=0)
-        test_codes = model.encoder.predict(test_images, batch_size=1000, verbose=0)
+        train_codes = apply_in_batches(model.encoder, train_images)
+        test_codes = apply_in_batches(model.encoder, test_images)
         return {"knn_accuracy_2d": metrics.knn_accuracy(train_codes, train_labels,
                                                         test_codes, test_labels)}
 

@@ -1,5 +1,47 @@
-"""Model builders and model classes of the course, one module per family."""
+"""Model builders and model classes of the course, one module per family, and
+:func:`apply_in_batches` to run any of them on a large array."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
 
 from course_utils.models import autoencoders, classifier
 
-__all__ = ["autoencoders", "classifier"]
+
+def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.ndarray:
+    """Call a model (or any callable on tensors) on ``inputs`` in batches, eagerly.
+
+    Unlike ``model.predict`` this compiles nothing, so calls on arrays of different sizes
+    cost no re-tracing and no memory for compiled functions.
+
+    Args:
+        model: e.g. ``autoencoder.encoder``; called as ``model(batch, training=False)``
+            when it accepts ``training``, else ``model(batch)``.
+        inputs: ``(n, ...)`` array.
+        batch_size: examples per call.
+
+    Returns:
+        ``(n, ...)`` NumPy array of outputs (a tuple of arrays for multi-output models).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    inputs = np.asarray(inputs, dtype=np.float32)
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start:start + batch_size]
+        try:
+            result = model(batch, training=False)
+        except TypeError:
+            result = model(batch)
+        outputs.append(tuple(np.asarray(r) for r in result) if isinstance(result, (list, tuple))
+                       else np.asarray(result))
+    if not outputs:
+        raise ValueError("apply_in_batches needs at least one input")
+    if isinstance(outputs[0], tuple):
+        return tuple(np.concatenate(parts) for parts in zip(*outputs, strict=True))
+    return np.concatenate(outputs)
+
+
+__all__ = ["apply_in_batches", "autoencoders", "classifier"]

@@ -76,7 +76,7 @@ def build_autoencoder(
     hidden_units: Sequence[int] = (500, 300),
     latent_dim: int = 2,
     activation: str | None = "tanh",
-    learning_rate: float = 1e-4,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-4,
 ) -> Autoencoder:
     """Build and compile a symmetric MLP autoencoder (the seed's 784-500-300-2, tanh).
 
@@ -85,7 +85,7 @@ def build_autoencoder(
     the linear autoencoder whose optimum spans the PCA subspace.
 
     Returns:
-        A compiled :class:`Autoencoder` (Adam with ``learning_rate``).
+        A compiled :class:`Autoencoder` (Adam with ``learning_rate``, a number or a schedule).
     """
     encoder = build_mlp(input_dim, hidden_units, latent_dim, activation=activation,
                         name="encoder")
