@@ -1,0 +1,111 @@
+"""Metrics against independent computations, with a tiny stand-in classifier."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from course_utils import metrics
+from course_utils._tensorflow import keras
+from course_utils.models.classifier import FEATURES_LAYER, build_classifier
+
+
+def test_frechet_distance_matches_scipy_sqrtm_on_full_rank_covariances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    cov_a, cov_b = a @ a.T + np.eye(6), b @ b.T + np.eye(6)
+    mean_a, mean_b = rng.normal(size=6), rng.normal(size=6)
+    expected = (np.sum((mean_a - mean_b) ** 2)
+                + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real))
+    assert metrics.frechet_distance(mean_a, cov_a, mean_b, cov_b) == pytest.approx(expected,
+                                                                                   rel=1e-8)
+
+
+def test_frechet_distance_of_diagonal_gaussians_has_a_closed_form():
+    var_a, var_b = np.array([1.0, 4.0, 0.0]), np.array([9.0, 1.0, 0.0])  # singular: one zero
+    expected = 1.0 + np.sum(var_a + var_b - 2 * np.sqrt(var_a * var_b))
+    value = metrics.frechet_distance([0, 0, 0], np.diag(var_a), [1, 0, 0], np.diag(var_b))
+    assert value == pytest.approx(expected, rel=1e-10)
+    assert metrics.frechet_distance([0, 0], np.eye(2), [0, 0], np.eye(2)) == pytest.approx(0)
+
+
+def fixed_classifier(logit_rows):
+    """A classifier whose logits depend only on the first pixel, to test the metrics."""
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    features = keras.layers.Dense(3, name=FEATURES_LAYER, use_bias=False)(flat)
+    logits = keras.layers.Dense(len(logit_rows[0]), use_bias=False)(features)
+    model = keras.Model(inputs, logits)
+    first_pixel = np.zeros((784, 3), np.float32)
+    first_pixel[0] = [1.0, 0.0, 0.0]
+    model.layers[2].set_weights([first_pixel])
+    out = np.zeros((3, len(logit_rows[0])), np.float32)
+    out[0] = logit_rows[0]
+    model.layers[3].set_weights([out])
+    return model
+
+
+def test_class_probabilities_conditional_accuracy_and_score():
+    classifier = fixed_classifier([[0.0, 3.0, -3.0]])  # first pixel 1 -> class 1, 0 -> uniform
+    images = np.zeros((4, 28, 28, 1), np.float32)
+    images[:2, 0, 0, 0] = 1.0
+    probabilities = metrics.class_probabilities(images, classifier=classifier)
+    np.testing.assert_allclose(probabilities[0], np.exp([0, 3, -3]) / np.exp([0, 3, -3]).sum(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(probabilities[3], 1 / 3, rtol=1e-5)
+    accuracy = metrics.conditional_accuracy(images, [1, 1, 1, 0], classifier=classifier)
+    assert accuracy == pytest.approx(0.75)  # read as 1, 1, 0, 0 (ties go to class 0)
+    # Score: exp(mean KL(p(y|x) || p(y))) computed by hand.
+    p = probabilities
+    marginal = p.mean(axis=0)
+    expected = np.exp(np.mean(np.sum(p * np.log(p / marginal), axis=1)))
+    assert metrics.classifier_score(images, classifier=classifier) == pytest.approx(expected,
+                                                                                   rel=1e-5)
+
+
+def test_classifier_fid_is_zero_for_identical_sets_and_grows_with_a_shift():
+    classifier = build_classifier()
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 28, 28, 1)).astype(np.float32)
+    assert metrics.classifier_fid(images, images, classifier=classifier) == pytest.approx(
+        0.0, abs=1e-6)
+    brighter = np.clip(images + 0.5, 0, 1)
+    assert metrics.classifier_fid(brighter, images, classifier=classifier) > 0.01
+    with pytest.raises(ValueError, match="28x28"):
+        metrics.classifier_features(np.zeros((2, 10)), classifier=classifier)
+
+
+def test_knn_accuracy_on_separable_and_on_shuffled_labels():
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.normal(0, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2))])
+    labels = np.repeat([0, 1], 50)
+    assert metrics.knn_accuracy(codes, labels, codes + 0.01, labels) == 1.0
+    shuffled = rng.permutation(labels)
+    assert metrics.knn_accuracy(codes, shuffled, codes, labels) < 0.8
+
+
+def test_bits_per_dim_of_a_uniform_density():
+    # Uniform on [0, 256)^D has density 256^-D: 8 bits per dimension; the same density
+    # written for x / 256 (uniform on [0, 1), NLL 0) needs data_scale=256.
+    dims = 784
+    assert metrics.bits_per_dim(dims * np.log(256), dims) == pytest.approx(8.0)
+    assert metrics.bits_per_dim(0.0, dims, data_scale=256) == pytest.approx(8.0)
+    np.testing.assert_allclose(metrics.bits_per_dim(np.array([0.0, dims * np.log(2)]), dims),
+                               [0.0, 1.0])
+    with pytest.raises(ValueError):
+        metrics.bits_per_dim(1.0, 0)
+
+
+def test_the_course_classifier_is_trained_once_and_cached(isolated_cache, monkeypatch):
+    # Fast mode trains on 6,000 images; shrink further with a fake data set would hide the
+    # real pipeline, so this uses the real one when it is available.
+    import os
+
+    if not os.environ.get("COURSE_DATA_DIR"):
+        pytest.skip("needs COURSE_DATA_DIR")
+    metrics.course_classifier.cache_clear()
+    model = metrics.course_classifier()
+    assert list(isolated_cache.glob("course_classifier-*/entry.json"))
+    metrics.course_classifier.cache_clear()
+    again = metrics.course_classifier()
+    np.testing.assert_array_equal(model.get_weights()[0], again.get_weights()[0])
+    metrics.course_classifier.cache_clear()

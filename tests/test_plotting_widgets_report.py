@@ -1,0 +1,125 @@
+"""Figures under Agg, the widgets' pure functions and the widget itself, and record()."""
+
+import io
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_utils import plotting, report, widgets
+
+
+def decode_sum(codes):
+    """A stand-in decoder: a 28x28 image whose brightness is the sigmoid of the code's sum."""
+    value = 1 / (1 + np.exp(-np.asarray(codes).sum(axis=1)))
+    return np.repeat(value[:, None], 784, axis=1).astype(np.float32)
+
+
+def test_to_display_images_maps_layouts_and_ranges():
+    flat = np.linspace(-1, 1, 2 * 784).reshape(2, 784)
+    shown = plotting.to_display_images(flat, value_range=(-1, 1))
+    assert shown.shape == (2, 28, 28) and shown.min() == 0.0 and shown.max() == 1.0
+    assert plotting.to_display_images(np.full((1, 28, 28, 1), 255.0),
+                                      value_range=(0, 255)).max() == 1.0
+    with pytest.raises(ValueError, match="square"):
+        plotting.to_display_images(np.zeros((1, 10)))
+
+
+def test_every_figure_function_returns_a_figure():
+    rng = np.random.default_rng(0)
+    images = rng.random((10, 784))
+    figures = [
+        plotting.plot_image_grid(images, num_cols=4, title="grid"),
+        plotting.plot_reconstructions(images[:3], images[3:6]),
+        plotting.plot_latent_scatter(rng.normal(size=(30, 2)), np.arange(30) % 3),
+        plotting.plot_latent_manifold(decode_sum, x_range=(-1, 1), y_range=(-1, 1), num_points=4),
+        plotting.plot_interpolation([images[:5], images[5:]], row_labels=["a", "b"]),
+        plotting.plot_loss_curves({"loss": [3, 2, 1], "val_loss": [3, 2.5, 2]}, log_scale=True),
+    ]
+    assert all(isinstance(figure, plt.Figure) for figure in figures)
+    _, ax = plt.subplots()
+    assert plotting.plot_image_grid(images, ax=ax) is ax.figure
+    plt.close("all")
+
+
+def test_grid_layout_and_latent_grid_orientation():
+    images = np.stack([np.full((28, 28), v) for v in (0.2, 0.4, 0.6)])
+    _, ax = plt.subplots()
+    plotting.plot_image_grid(images, num_cols=2, ax=ax)
+    canvas = ax.images[0].get_array()
+    assert canvas.shape == (57, 57)
+    assert canvas[0, 0] == pytest.approx(0.2) and canvas[0, 29] == pytest.approx(0.4)
+    assert canvas[29, 0] == pytest.approx(0.6) and canvas[29, 29] == 0.0  # padded tile
+    grid = plotting.latent_grid((0, 1), (0, 1), num_points=3)
+    np.testing.assert_array_equal(grid[0], [0, 1])  # top-left is (x min, y max)
+    np.testing.assert_array_equal(grid[-1], [1, 0])
+    plt.close("all")
+
+
+def test_error_messages_of_plots():
+    with pytest.raises(ValueError, match="history has no"):
+        plotting.plot_loss_curves({"loss": [1]}, keys=["kl_loss"])
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        plotting.plot_latent_scatter(np.zeros((3, 3)), np.zeros(3))
+    plt.close("all")
+
+
+def test_animation_html_embeds_frames_without_ffmpeg():
+    frames = np.random.default_rng(0).random((5, 28, 28))
+    html = plotting.animation_html(frames, interval_ms=50).data
+    assert "<script" in html and html.count("data:image/png;base64") == 5
+
+
+def test_decode_point_and_png_round_trip():
+    image = widgets.decode_point(decode_sum, [0.0, 0.0])
+    assert image.shape == (28, 28) and image[0, 0] == pytest.approx(0.5)
+    png = widgets.image_png(image, scale=2)
+    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    assert decoded.shape == (56, 56) and decoded[0, 0] == 128
+
+
+def test_slider_sweeps_vary_one_coordinate_per_row():
+    sweeps = widgets.slider_sweeps(decode_sum, [(-2, 2), (-4, 4)], num_steps=3)
+    assert sweeps.shape == (6, 28, 28)
+    brightness = sweeps[:, 0, 0]
+    expected = 1 / (1 + np.exp(-np.array([-2, 0, 2, -4, 0, 4])))
+    np.testing.assert_allclose(brightness, expected, rtol=1e-5)
+
+
+def test_moving_a_slider_redraws_the_image():
+    explorer = widgets.build_latent_explorer(decode_sum, [(-3, 3), (-3, 3)])
+    *sliders, image = explorer.children
+    before = image.value
+    sliders[0].value = 2.5
+    assert image.value != before
+    shown = np.asarray(Image.open(io.BytesIO(image.value)))
+    assert shown[0, 0] == round(255 / (1 + np.exp(-2.5)))
+
+
+def test_headless_explorer_shows_the_static_fallback(capsys, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    widgets.show_latent_explorer(decode_sum, [(-1, 1), (-1, 1)])
+    assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
+
+
+def test_record_prints_and_writes_only_under_the_runner(tmp_path, monkeypatch, capsys):
+    assert report.record("accuracy", np.float32(0.5)) == 0.5
+    assert "accuracy = 0.5" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("COURSE_REPORT_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_NOTEBOOK", "01_chapter")
+    report.record("accuracy", 0.97)
+    report.record("table", {"svm": np.array([1, 2]), "ok": True})
+    saved = json.loads((tmp_path / "01_chapter.json").read_text())
+    assert saved == {"accuracy": 0.97, "table": {"svm": [1, 2], "ok": True}}
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("bad name", 1.0, "snake_case"), ("x", float("nan"), "non-finite"), ("x", object(), "type"),
+])
+def test_record_rejects_bad_values(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        report.record(name, value)

@@ -1,0 +1,57 @@
+"""The project's files agree with each other, and every chapter follows the skeleton."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_versions_are_pinned_once_and_the_environments_install_the_project():
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        assert "==" in requirement, f"pin {requirement} exactly in pyproject.toml"
+    for path in (ROOT / "environment.yml", ROOT / "binder" / "environment.yml"):
+        text = path.read_text()
+        assert "python=3.11" in text, path
+        assert not re.search(r"tensorflow|keras|numpy", text), f"{path} must not pin packages"
+    assert 'pip install --no-cache-dir -e ".[dev]"' in (ROOT / "binder" / "postBuild").read_text()
+    assert "COURSE_FAST=1" in (ROOT / "binder" / "start").read_text()
+
+
+def test_there_are_notebooks():
+    assert [p.stem[:2] for p in NOTEBOOKS][:3] == ["00", "01", "02"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_skeleton(path):
+    """Header, one setup cell, one parameters cell, the ending, and the metrics cell last."""
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    sources = [cell.source for cell in cells]
+    header = sources[0]
+    assert header.startswith(f"# {path.stem[:2]} · "), "title '# NN · Topic' first"
+    repository = PYPROJECT["project"]["urls"]["Repository"].removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}" \
+        in header
+    assert f"mybinder.org/v2/gh/{repository}/main" in header
+    for part in ("**Goal:**", "**You will learn**", "**Prerequisites:**", "**Run time"):
+        assert part in header, f"the header lacks {part}"
+    code = [c.source for c in cells if c.cell_type == "code"]
+    assert "cu.config.setup_notebook(" in code[0] and "import course_utils as cu" in code[0]
+    assert sum("setup_notebook(" in s for s in code) == 1, "one setup cell only"
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    positions = [markdown.find(h) for h in
+                 ("## Parameters", "## What we saw", "## Exercises", "## References",
+                  "## Metrics")]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert "<details>" in markdown, "exercise solutions go in a folded <details> block"
+    assert "cu.report.record(" in code[-1] and "assert " in code[-1], "metrics cell last"
+    assert not any(re.search(r"\bTODO\b", s) for s in sources)
+    assert all(s.strip() for s in sources), "no empty cells"
+    assert max(len(s.splitlines()) for s in code) <= 30, "code cells stay short"
+    assert path.stat().st_size < 2_000_000

@@ -1,0 +1,76 @@
+"""The runner on small synthetic notebooks, its audit and metadata stripping; the bench."""
+
+import json
+
+import nbformat
+import pytest
+
+from course_utils import bench, runner
+
+
+def write_notebook(path, *sources):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_run_executes_measures_and_collects_metrics(tmp_path):
+    notebook = write_notebook(
+        tmp_path / "01_demo.ipynb",
+        "import course_utils as cu\nprint(cu.config.mode())",
+        "cu.report.record('answer', 42)\nimport numpy as np\nblock = np.ones(20_000_000)",
+    )
+    code = runner.run([notebook], mode="fast", in_place=False, output_dir=tmp_path / "out",
+                      json_path=tmp_path / "run.json", markdown_path=tmp_path / "run.md")
+    assert code == 0
+    report = json.loads((tmp_path / "run.json").read_text())
+    chapter = report["chapters"]["01_demo"]
+    assert chapter["metrics"] == {"answer": 42} and report["mode"] == "fast"
+    assert chapter["peak_rss_mb"] > 150  # the kernel held a 160 MB array
+    executed = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "fast\n"
+    assert "| 01_demo |" in (tmp_path / "run.md").read_text()
+    assert set(report["versions"]) >= {"tensorflow", "keras", "python"}
+
+
+def test_a_failing_notebook_stops_the_run_and_shows_the_cell(tmp_path, capsys):
+    first = write_notebook(tmp_path / "01_bad.ipynb", "x = 1", "assert x == 2, 'floor missed'")
+    second = write_notebook(tmp_path / "02_never.ipynb", "print('unreached')")
+    code = runner.run([first, second], mode="fast", in_place=False, output_dir=tmp_path / "out",
+                      json_path=tmp_path / "run.json", markdown_path=tmp_path / "run.md")
+    output = capsys.readouterr().out
+    assert code == 1 and "FAILED: 01_bad.ipynb" in output and "floor missed" in output
+    assert "02_never" not in output
+    assert (tmp_path / "out" / "01_bad.ipynb").exists()  # the executed copy, for inspection
+
+
+def test_in_place_run_strips_metadata_and_audits(tmp_path):
+    notebook = write_notebook(tmp_path / "03_noisy.ipynb", "print(1)",
+                              "import sys; print('oops', file=sys.stderr)")
+    code = runner.run([notebook], mode="fast", in_place=True, output_dir=tmp_path,
+                      json_path=tmp_path / "run.json", markdown_path=tmp_path / "run.md")
+    assert code == 1  # the stderr output is an audit problem
+    executed = nbformat.read(notebook, as_version=4)
+    assert set(executed.metadata) == {"kernelspec", "language_info"}
+    assert [c.execution_count for c in executed.cells] == [1, 2]
+    problems = runner.audit_notebook(notebook)
+    assert len(problems) == 1 and "stderr" in problems[0]
+
+
+def test_audit_flags_out_of_order_cells(tmp_path):
+    path = write_notebook(tmp_path / "04.ipynb", "a = 1", "b = 2")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[0].execution_count, notebook.cells[1].execution_count = 2, 1
+    nbformat.write(notebook, path)
+    assert any("execution counts" in p for p in runner.audit_notebook(path))
+
+
+def test_bench_measures_a_median_and_rejects_unknown_cases(capsys):
+    calls = []
+    rate = bench.samples_per_second(lambda: calls.append(1), 1000)
+    assert len(calls) == 1 + bench.REPEATS and rate > 0
+    with pytest.raises(SystemExit):
+        bench.main(["no_such_model"])
+    assert "unknown case" in capsys.readouterr().err
