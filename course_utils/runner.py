@@ -5,6 +5,7 @@
     python -m course_utils.runner --refresh        # maintainers: clear the cache, full mode
                                                    # IN PLACE, strip metadata, audit, write the
                                                    # committed full_run.json + course_report.md
+                                                   # and the README's summary table
 
 Each notebook runs in a fresh kernel with ``COURSE_HEADLESS=1``, ``COURSE_REPORT_DIR`` and
 ``COURSE_NOTEBOOK`` set, so ``report.record`` collects its figures. The peak resident memory
@@ -195,6 +196,25 @@ def write_reports(results: dict, mode: str, json_path: Path, markdown_path: Path
     markdown_path.write_text("\n".join(lines) + "\n")
 
 
+README_MARKERS = ("<!-- course-report -->", "<!-- /course-report -->")
+
+
+def report_table(markdown_report: str) -> str:
+    """Return the table (the lines starting with '|') of a course report."""
+    return "\n".join(line for line in markdown_report.splitlines() if line.startswith("|"))
+
+
+def update_readme(readme: Path, markdown_report: str) -> None:
+    """Replace the table between the README's course-report markers by the report's."""
+    text = readme.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} lacks the markers {start} ... {end}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{report_table(markdown_report)}\n{end}{tail}")
+
+
 def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
         json_path: Path, markdown_path: Path) -> int:
     """Execute notebooks in order; write the reports; return a process exit code."""
@@ -244,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     reports = root / "reports"
     if args.refresh:
         shutil.rmtree(config.cache_dir(), ignore_errors=True)
-        return run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
+        code = run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
                    json_path=reports / "full_run.json",
                    markdown_path=reports / "course_report.md")
+        update_readme(root / "README.md", (reports / "course_report.md").read_text())
+        return code
     # Only --refresh writes the committed full_run.json; a local full run is kept apart.
     stem = "full_local" if args.full else "fast"
     return run(notebooks, mode="full" if args.full else "fast", in_place=False,

@@ -6,7 +6,8 @@ import pytest
 from course_utils import config
 
 
-@pytest.mark.parametrize(("value", "fast"), [("1", True), ("true", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(("value", "fast"),
+                         [("1", True), ("true", True), ("0", False), ("", False)])
 def test_pick_follows_course_fast(monkeypatch, value, fast):
     monkeypatch.setenv("COURSE_FAST", value)
     assert config.is_fast() is fast

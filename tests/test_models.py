@@ -45,6 +45,7 @@ def test_apply_in_batches_matches_one_call_and_handles_two_outputs():
         return batch[:, :1], batch[:, 1:]
 
     first, second = apply_in_batches(two_outputs, np.arange(10.0).reshape(5, 2), batch_size=2)
+    np.testing.assert_array_equal(first[:, 0], [0, 2, 4, 6, 8])
     np.testing.assert_array_equal(second[:, 0], [1, 3, 5, 7, 9])
     with pytest.raises(ValueError):
         apply_in_batches(model, x, batch_size=0)

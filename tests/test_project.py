@@ -55,3 +55,12 @@ def test_chapter_skeleton(path):
     assert all(s.strip() for s in sources), "no empty cells"
     assert max(len(s.splitlines()) for s in code) <= 30, "code cells stay short"
     assert path.stat().st_size < 2_000_000
+
+
+def test_the_readme_shows_the_committed_course_report():
+    from course_utils.runner import report_table
+
+    report = ROOT / "reports" / "course_report.md"
+    if not report.exists():
+        pytest.skip("no full run committed yet")
+    assert report_table(report.read_text()) in (ROOT / "README.md").read_text()

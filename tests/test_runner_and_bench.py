@@ -74,3 +74,11 @@ def test_bench_measures_a_median_and_rejects_unknown_cases(capsys):
     with pytest.raises(SystemExit):
         bench.main(["no_such_model"])
     assert "unknown case" in capsys.readouterr().err
+
+
+def test_update_readme_replaces_only_the_marked_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- course-report -->\nold\n<!-- /course-report -->\noutro\n")
+    runner.update_readme(readme, "# Course run\n\ntext\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert readme.read_text() == ("intro\n<!-- course-report -->\n| a | b |\n|---|---|\n"
+                                  "| 1 | 2 |\n<!-- /course-report -->\noutro\n")
