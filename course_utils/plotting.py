@@ -82,16 +82,13 @@ def plot_image_grid(
     count, side, _ = tiles.shape
     num_cols = min(num_cols, count)
     num_rows = -(-count // num_cols)
+    blanks = np.zeros((num_rows * num_cols - count, side, side), dtype=tiles.dtype)
     pad = 1
     canvas = np.ones((num_rows * (side + pad) - pad, num_cols * (side + pad) - pad))
-    for index, tile in enumerate(tiles):
+    for index, tile in enumerate(np.concatenate([tiles, blanks])):
         row, col = divmod(index, num_cols)
         top, left = row * (side + pad), col * (side + pad)
         canvas[top:top + side, left:left + side] = tile
-    for index in range(count, num_rows * num_cols):
-        row, col = divmod(index, num_cols)
-        canvas[row * (side + pad):row * (side + pad) + side,
-               col * (side + pad):col * (side + pad) + side] = 0.0
     if ax is None:
         _, ax = plt.subplots(figsize=(0.75 * num_cols + 0.5, 0.75 * num_rows + 0.4))
     ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")

@@ -198,18 +198,19 @@ class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
                 return
 
 
-def progress_bar() -> keras.callbacks.Callback:
-    """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs."""
+def progress_bar(epochs: int) -> keras.callbacks.Callback:
+    """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
+    prints at most once a minute, so logs and committed notebooks stay short)."""
     from tqdm.keras import TqdmCallback
 
     if config.is_headless():
         from tqdm.std import tqdm
 
-        return TqdmCallback(verbose=0, tqdm_class=tqdm, file=sys.stdout, mininterval=60,
-                            ascii=True)
+        return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm, file=sys.stdout,
+                            mininterval=60, ascii=True)
     from tqdm.auto import tqdm
 
-    return TqdmCallback(verbose=0, tqdm_class=tqdm)
+    return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm)
 
 
 @dataclass
@@ -261,7 +262,7 @@ def train(
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     nan_stop = TerminateOnNonFinite()
-    all_callbacks = [nan_stop, progress_bar(), *callbacks]
+    all_callbacks = [nan_stop, progress_bar(epochs), *callbacks]
     if backup_dir is not None:
         all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
     start = time.perf_counter()
