@@ -299,7 +299,8 @@ class CachedRun:
     Attributes:
         model: the trained model (weights loaded from the cache or just trained).
         history: per-epoch losses of the training run.
-        train_seconds: how long training took (on the machine that trained it).
+        train_seconds: how long training took (on the machine that trained it; after a run
+            resumed from its backup, only the resumed part).
         metrics: the values ``evaluate_fn`` returned after training.
         from_cache: True when nothing was trained.
         interrupted: True when Ctrl-C stopped training (then nothing was cached).
