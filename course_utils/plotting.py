@@ -188,9 +188,8 @@ def plot_latent_manifold(
         num_points: grid points per axis.
     """
     images = np.asarray(decode_fn(latent_grid(x_range, y_range, num_points=num_points)))
-    figure = plot_image_grid(images, num_cols=num_points, value_range=value_range,
-                             title=title, ax=ax)
-    return figure
+    return plot_image_grid(images, num_cols=num_points, value_range=value_range, title=title,
+                           ax=ax)
 
 
 def plot_interpolation(

@@ -15,6 +15,10 @@ from course_utils import config, plotting
 DecodeFn = Callable[[np.ndarray], np.ndarray]
 
 
+def _slider_names(names: Sequence[str] | None, count: int) -> list[str]:
+    return list(names) if names else [f"z{index + 1}" for index in range(count)]
+
+
 def decode_point(decode_fn: DecodeFn, point: Sequence[float], *,
                  value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
     """Decode one latent point to one ``(side, side)`` image in [0, 1].
@@ -80,7 +84,7 @@ def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, flo
     """
     import ipywidgets as widgets
 
-    names = names or [f"z{index + 1}" for index in range(len(ranges))]
+    names = _slider_names(names, len(ranges))
     sliders = [
         widgets.FloatSlider(value=(low + high) / 2, min=low, max=high,
                             step=(high - low) / 100, description=name,
@@ -112,7 +116,7 @@ def show_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, floa
     if config.is_headless():
         import matplotlib.pyplot as plt
 
-        names = names or [f"z{index + 1}" for index in range(len(ranges))]
+        names = _slider_names(names, len(ranges))
         sweeps = slider_sweeps(decode_fn, ranges, value_range=value_range)
         figure = plotting.plot_image_grid(
             sweeps, num_cols=len(sweeps) // len(ranges), row_labels=list(names),
