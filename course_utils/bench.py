@@ -7,7 +7,8 @@ For each case the same network is trained on the same data and batch size twice:
 course's set-up (a :class:`~course_utils.training.GenerativeModel`, XLA, several steps per
 execution, a prefetched ``tf.data`` pipeline) and as keras-io writes it (``compile(loss=...)``
 without XLA, one step per execution, ``fit`` on NumPy arrays). Each is timed over one epoch
-after a warm-up epoch, three times; the medians give a samples-per-second ratio.
+after a warm-up epoch, three times, the two ways alternating; the medians give a
+samples-per-second ratio.
 Later chapters add their model as one more entry of ``CASES``.
 """
 
@@ -65,23 +66,30 @@ def autoencoder_case(batch_size: int = 50) -> BenchCase:
 CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case}
 
 
-def samples_per_second(epoch_fn: Callable[[], None], num_samples: int) -> float:
-    """Median samples/s over ``REPEATS`` timed epochs, after one warm-up epoch."""
-    epoch_fn()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
+def samples_per_second(epoch_fns: dict[str, Callable[[], None]],
+                       num_samples: int) -> dict[str, float]:
+    """Median samples/s of each way over ``REPEATS`` timed epochs, after a warm-up epoch each.
+
+    The ways' timed epochs are interleaved (course, plain, course, plain, ...) so that a
+    transient slowdown of the machine hits both sides rather than one.
+    """
+    for epoch_fn in epoch_fns.values():
         epoch_fn()
-        times.append(time.perf_counter() - start)
-    return num_samples / statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in epoch_fns}
+    for _ in range(REPEATS):
+        for name, epoch_fn in epoch_fns.items():
+            start = time.perf_counter()
+            epoch_fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: num_samples / statistics.median(t) for name, t in times.items()}
 
 
 def run_case(name: str) -> dict[str, float]:
     """Return ``{"course": samples/s, "plain": samples/s, "ratio": course / plain}``."""
     case = CASES[name]()
-    course = samples_per_second(case.course_epoch, case.num_samples)
-    plain = samples_per_second(case.plain_epoch, case.num_samples)
-    return {"course": course, "plain": plain, "ratio": course / plain}
+    rates = samples_per_second({"course": case.course_epoch, "plain": case.plain_epoch},
+                               case.num_samples)
+    return {**rates, "ratio": rates["course"] / rates["plain"]}
 
 
 def main(argv: list[str] | None = None) -> int:

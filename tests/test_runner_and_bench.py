@@ -69,8 +69,10 @@ def test_audit_flags_out_of_order_cells(tmp_path):
 
 def test_bench_measures_a_median_and_rejects_unknown_cases(capsys):
     calls = []
-    rate = bench.samples_per_second(lambda: calls.append(1), 1000)
-    assert len(calls) == 1 + bench.REPEATS and rate > 0
+    rates = bench.samples_per_second({"a": lambda: calls.append("a"),
+                                      "b": lambda: calls.append("b")}, 1000)
+    assert calls == ["a", "b"] + ["a", "b"] * bench.REPEATS  # warm-ups, then interleaved
+    assert set(rates) == {"a", "b"} and min(rates.values()) > 0
     with pytest.raises(SystemExit):
         bench.main(["no_such_model"])
     assert "unknown case" in capsys.readouterr().err
