@@ -170,6 +170,28 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int =
     return float(classifier.score(test_codes, test_labels))
 
 
+def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarray:
+    """Per-image negative ELBO in nats under a Bernoulli likelihood (one-sample estimate).
+
+    ``-ELBO(x) = -E_q[log p(x|z)] + KL(q(z|x) || p(z))``, with the expectation estimated by the
+    decoder's logits for one sampled ``z`` and the KL in closed form. On grey-level images in
+    [0, 1] this is the keras-io convention, not a true NLL (see COURSE.md §9).
+
+    Args:
+        images: ``(batch, ...)`` in [0, 1].
+        reconstruction_logits: ``(batch, ...)`` decoder logits for a ``z ~ q(z|x)``.
+        z_mean, z_log_var: ``(batch, latent_dim)``, the encoder's ``q(z|x)``.
+
+    Returns:
+        ``(batch,)`` nats; average it for a data set's figure.
+    """
+    from course_utils import losses
+
+    reconstruction = losses.binary_cross_entropy(images, reconstruction_logits)
+    kl = losses.kl_divergence_standard_normal(z_mean, z_log_var)
+    return keras.ops.convert_to_numpy(reconstruction + kl).astype(np.float64)
+
+
 def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
     """Convert a negative log-likelihood per example (nats) to bits per dimension.
 

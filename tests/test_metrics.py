@@ -109,3 +109,17 @@ def test_the_course_classifier_is_trained_once_and_cached(isolated_cache, monkey
     again = metrics.course_classifier()
     np.testing.assert_array_equal(model.get_weights()[0], again.get_weights()[0])
     metrics.course_classifier.cache_clear()
+
+
+def test_negative_elbo_is_bernoulli_nll_plus_gaussian_kl():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 784)).astype(np.float32)
+    logits = rng.normal(0, 2, (3, 784)).astype(np.float32)
+    z_mean = rng.normal(size=(3, 2)).astype(np.float32)
+    z_log_var = rng.normal(0, 0.3, (3, 2)).astype(np.float32)
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    nll = -(images * np.log(p) + (1 - images) * np.log(1 - p)).sum(axis=1)
+    var = np.exp(z_log_var.astype(np.float64))
+    kl = 0.5 * (var + z_mean**2 - 1 - np.log(var)).sum(axis=1)
+    np.testing.assert_allclose(metrics.negative_elbo(images, logits, z_mean, z_log_var),
+                               nll + kl, rtol=1e-5)
