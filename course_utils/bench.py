@@ -63,7 +63,30 @@ def autoencoder_case(batch_size: int = 50) -> BenchCase:
     return BenchCase(course_epoch, plain_epoch, len(images))
 
 
-CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case}
+def vae_case(batch_size: int = 128) -> BenchCase:
+    """Chapter 03's dense VAE (784-512-256, 16-D latent) on all MNIST training images. keras-io
+    trains its VAE with a custom ``train_step`` too, so the plain side is the same model
+    compiled keras-io style: one step per execution, ``fit`` on a NumPy array."""
+    from course_utils import data
+    from course_utils._tensorflow import keras
+    from course_utils.models.vaes import build_vae
+
+    images, _ = data.load_images("mnist", "train", flatten=True)
+    course_model = build_vae("dense", latent_dim=16)
+    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
+    plain_model = build_vae("dense", latent_dim=16)
+    plain_model.compile(keras.optimizers.Adam(1e-3), steps_per_execution=1)
+
+    def course_epoch():
+        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+    def plain_epoch():
+        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
+
+    return BenchCase(course_epoch, plain_epoch, len(images))
+
+
+CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case, "vae": vae_case}
 
 
 def samples_per_second(epoch_fns: dict[str, Callable[[], None]],

@@ -51,6 +51,24 @@ def binary_cross_entropy(targets, logits):
     return _sum_per_example(per_entry)
 
 
+def gaussian_negative_log_likelihood(targets, means, log_variance):
+    """Negative log-density of ``targets`` under ``N(means, exp(log_variance))``, per example.
+
+    ``0.5 * sum((t - m)^2 / v + log v + log(2 pi))`` over all non-batch axes, in nats.
+
+    Args:
+        targets, means: ``(batch, ...)``.
+        log_variance: a scalar or a tensor broadcastable to ``targets`` (a fixed observation
+            noise, or one per pixel).
+
+    Returns:
+        ``(batch,)`` nats.
+    """
+    log_variance = ops.convert_to_tensor(log_variance, dtype="float32")
+    per_entry = ops.square(targets - means) * ops.exp(-log_variance) + log_variance + LOG_2PI
+    return 0.5 * _sum_per_example(per_entry)
+
+
 def kl_divergence_standard_normal(z_mean, z_log_var):
     """KL( N(z_mean, exp(z_log_var)) || N(0, I) ) in closed form, per example.
 

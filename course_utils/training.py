@@ -198,6 +198,32 @@ class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
                 return
 
 
+def kl_warmup_weight(epoch: int, *, total_epochs: int, beta: float = 1.0,
+                     warmup_fraction: float = 3 / 7) -> float:
+    """The KL weight for a 0-based epoch: rising linearly from ``beta / w`` to ``beta`` over
+    the first ``w = ceil(warmup_fraction * total_epochs)`` epochs, then ``beta`` (seed 003
+    warms up over 3/7 of training)."""
+    if total_epochs < 1 or not 0 <= warmup_fraction <= 1 or epoch < 0:
+        raise ValueError(f"need epoch >= 0, total_epochs >= 1 and warmup_fraction in [0, 1]; "
+                         f"got {epoch}, {total_epochs}, {warmup_fraction}")
+    warmup_epochs = math.ceil(warmup_fraction * total_epochs)
+    if warmup_epochs == 0:
+        return float(beta)
+    return float(beta) * min(1.0, (epoch + 1) / warmup_epochs)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Set ``model.kl_weight`` from :func:`kl_warmup_weight` at the start of each epoch."""
+
+    def __init__(self, *, total_epochs: int, beta: float = 1.0, warmup_fraction: float = 3 / 7):
+        super().__init__()
+        self.schedule = {"total_epochs": total_epochs, "beta": beta,
+                         "warmup_fraction": warmup_fraction}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(kl_warmup_weight(epoch, **self.schedule))
+
+
 def progress_bar(epochs: int) -> keras.callbacks.Callback:
     """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
     prints at most once a minute, so logs and committed notebooks stay short)."""

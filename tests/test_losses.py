@@ -96,3 +96,16 @@ def test_generator_losses_and_their_saturation():
 def test_generator_loss_rejects_unknown_kind():
     with pytest.raises(ValueError, match="non_saturating"):
         losses.generator_loss(np.zeros((2, 1), np.float32), kind="hinge")
+
+
+def test_gaussian_nll_matches_scipy_for_scalar_and_per_pixel_variances():
+    targets = rng.random((3, 4, 4)).astype(np.float32)
+    means = rng.random((3, 4, 4)).astype(np.float32)
+    expected = -scipy.stats.norm.logpdf(targets, means, 0.2).reshape(3, -1).sum(axis=1)
+    np.testing.assert_allclose(
+        losses.gaussian_negative_log_likelihood(targets, means, np.float32(2 * np.log(0.2))),
+        expected, rtol=1e-5)
+    log_var = rng.normal(0, 0.5, (3, 4, 4)).astype(np.float32)
+    expected = -scipy.stats.norm.logpdf(targets, means, np.exp(0.5 * log_var))
+    np.testing.assert_allclose(losses.gaussian_negative_log_likelihood(targets, means, log_var),
+                               expected.reshape(3, -1).sum(axis=1), rtol=1e-5)

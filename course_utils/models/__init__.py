@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from course_utils.models import autoencoders, classifier
+from course_utils.models import autoencoders, classifier, vaes
 
 
 def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.ndarray:
@@ -44,4 +44,4 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     return np.concatenate(outputs)
 
 
-__all__ = ["apply_in_batches", "autoencoders", "classifier"]
+__all__ = ["apply_in_batches", "autoencoders", "classifier", "vaes"]

@@ -1,0 +1,107 @@
+"""The VAE family: builders, the reparameterization, the warm-up, training and caching."""
+
+import numpy as np
+import pytest
+
+from course_utils import config, data, losses, training
+from course_utils._tensorflow import keras
+from course_utils.models import apply_in_batches, vaes
+
+
+@pytest.mark.parametrize(("kind", "shape"), [("dense", (784,)), ("small_dense", (784,)),
+                                             ("conv", (28, 28, 1))])
+@pytest.mark.parametrize("latent_dim", [2, 16])
+def test_builders_shapes(kind, shape, latent_dim):
+    model = vaes.build_vae(kind, latent_dim=latent_dim)
+    images = np.zeros((3, *shape), np.float32)
+    z_mean, z_log_var = model.encoder(images)
+    assert z_mean.shape == (3, latent_dim) and z_log_var.shape == (3, latent_dim)
+    assert model.decoder(z_mean).shape == (3, *shape)
+    assert apply_in_batches(model, images, batch_size=2).shape == (3, *shape)
+
+
+def test_small_dense_is_seed_003s_architecture():
+    model = vaes.build_vae("small_dense", latent_dim=16)
+    trunk_units = [layer.units for layer in model.encoder.layers
+                   if isinstance(layer, keras.layers.Dense) and layer.name.startswith("trunk")]
+    decoder_units = [layer.units for layer in model.decoder.layers[1:]]
+    assert trunk_units == [420, 210, 105] and decoder_units == [200, 400, 800, 784]
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        vaes.build_vae("resnet")
+    with pytest.raises(ValueError, match="likelihood"):
+        vaes.build_vae(likelihood="poisson")
+
+
+def test_reparameterized_samples_have_the_posterior_moments():
+    z_mean = np.tile(np.array([[1.0, -2.0]], np.float32), (200_000, 1))
+    z_log_var = np.tile(np.array([[0.0, np.log(0.25)]], np.float32), (200_000, 1))
+    z = np.asarray(vaes.reparameterize(z_mean, z_log_var, seed=keras.random.SeedGenerator(0)))
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.01)
+    np.testing.assert_allclose(z.std(axis=0), [1.0, 0.5], rtol=0.01)
+
+
+def test_kl_warmup_weight_rises_over_three_sevenths_of_training():
+    weights = [training.kl_warmup_weight(e, total_epochs=7, beta=2.0) for e in range(7)]
+    np.testing.assert_allclose(weights, [2 / 3, 4 / 3, 2, 2, 2, 2, 2])
+    assert training.kl_warmup_weight(0, total_epochs=10, warmup_fraction=0.0) == 1.0
+    with pytest.raises(ValueError):
+        training.kl_warmup_weight(0, total_epochs=0)
+
+
+class RecordKLWeight(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(float(self.model.kl_weight.numpy()))
+
+
+def blobs(n=512, dim=784, seed=0):
+    """Binary-ish images made of two prototypes plus noise, flat, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    prototypes = (rng.random((2, dim)) > 0.5).astype(np.float32)
+    chosen = prototypes[rng.integers(0, 2, n)]
+    return np.clip(chosen + rng.normal(0, 0.1, (n, dim)), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_vae_trains_and_the_warmup_drives_the_kl_weight(likelihood):
+    config.set_seed(0)
+    model = vaes.build_vae("dense", latent_dim=2, likelihood=likelihood, beta=0.5)
+    recorder = RecordKLWeight()
+    result = training.train(model, data.make_dataset(blobs(), batch_size=64), epochs=4,
+                            callbacks=[training.KLWarmup(total_epochs=4, beta=0.5), recorder])
+    np.testing.assert_allclose(recorder.weights, [0.25, 0.5, 0.5, 0.5])
+    history = result.history
+    assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]
+
+
+def test_the_loss_is_reconstruction_plus_weighted_kl():
+    model = vaes.build_vae("dense", latent_dim=3, beta=4.0)
+    images = blobs(8)
+    values = {k: float(v) for k, v in model.compute_losses(images, training=False).items()}
+    assert values["loss"] == pytest.approx(values["reconstruction_loss"]
+                                           + 4.0 * values["kl_loss"], rel=1e-5)
+    z_mean, z_log_var = model.encoder(images)
+    kl = float(np.mean(losses.kl_divergence_standard_normal(z_mean, z_log_var)))
+    assert values["kl_loss"] == pytest.approx(kl, rel=1e-5)
+
+
+def test_a_vae_round_trips_through_the_cache():
+    dataset = data.make_dataset(blobs(), batch_size=64)
+
+    def build():
+        config.set_seed(0)
+        return vaes.build_vae("dense", latent_dim=2, beta=0.3)
+
+    first = training.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
+    second = training.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
+    assert second.from_cache
+    images = blobs(5, seed=1)
+    np.testing.assert_allclose(apply_in_batches(first.model, images),
+                               apply_in_batches(second.model, images), rtol=1e-6)
+    assert float(second.model.kl_weight.numpy()) == pytest.approx(0.3)
