@@ -192,6 +192,51 @@ def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarra
     return keras.ops.convert_to_numpy(reconstruction + kl).astype(np.float64)
 
 
+def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size: int = 50,
+                            seed: int = 0) -> np.ndarray:
+    """Importance-weighted estimate of ``-log p(x)`` per image, in nats (Burda et al., 2016).
+
+    ``log p(x) ≈ log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``: a lower bound
+    on ``log p(x)`` that tightens as ``k = num_samples`` grows (``k = 1`` is the ELBO), so the
+    returned NLL is an upper bound that falls towards the true NLL.
+
+    Args:
+        model: a :class:`~course_utils.models.vaes.VAE` (``encoder``, ``decoder`` and
+            ``reconstruction_nll``).
+        images: ``(n, ...)`` in the model's input layout.
+        num_samples: importance samples per image.
+        batch_size: images per call; memory grows with ``batch_size * num_samples``.
+        seed: seeds the samples.
+
+    Returns:
+        ``(n,)`` float64 nats.
+    """
+    from course_utils import losses
+    from course_utils.models.vaes import reparameterize
+
+    if num_samples < 1 or batch_size < 1:
+        raise ValueError(f"need num_samples >= 1 and batch_size >= 1, got {num_samples}, "
+                         f"{batch_size}")
+    ops = keras.ops
+    generator = keras.random.SeedGenerator(seed)
+    images = np.asarray(images, dtype=np.float32)
+    estimates = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        z_mean, z_log_var = model.encoder(batch, training=False)
+        repeated = [ops.repeat(t, num_samples, axis=0) for t in (batch, z_mean, z_log_var)]
+        z = reparameterize(repeated[1], repeated[2], seed=generator)
+        log_weights = (
+            -model.reconstruction_nll(repeated[0], model.decoder(z, training=False))
+            + losses.standard_normal_log_prob(z)
+            + losses.gaussian_negative_log_likelihood(z, repeated[1], repeated[2])  # -log q
+        )
+        log_weights = ops.reshape(log_weights, (len(batch), num_samples))
+        log_px = ops.logsumexp(log_weights, axis=1) - np.log(num_samples)
+        estimates.append(-ops.convert_to_numpy(log_px).astype(np.float64))
+    return np.concatenate(estimates)
+
+
 def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
     """Convert a negative log-likelihood per example (nats) to bits per dimension.
 

@@ -53,6 +53,8 @@ def _format(value: Any) -> str:
 def record(name: str, value: Any) -> Any:
     """Show a chapter's figure and, under the runner, save it to the chapter's report file.
 
+    Record a chapter's headline figure first: reports show the first ones recorded.
+
     Args:
         name: a snake_case metric name, e.g. ``"knn_accuracy_2d"``.
         value: a number, or a (nested) dict/list of numbers and strings.
@@ -71,6 +73,6 @@ def record(name: str, value: Any) -> Any:
         metrics = json.loads(path.read_text()) if path.exists() else {}
         metrics[name] = value
         temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(metrics, indent=1, sort_keys=True))
+        temporary.write_text(json.dumps(metrics, indent=1))  # recording order: headline first
         os.replace(temporary, path)
     return value

@@ -123,3 +123,12 @@ def test_record_prints_and_writes_only_under_the_runner(tmp_path, monkeypatch, c
 def test_record_rejects_bad_values(name, value, message):
     with pytest.raises(ValueError, match=message):
         report.record(name, value)
+
+
+def test_recorded_metrics_keep_their_recording_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_REPORT_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_NOTEBOOK", "chapter")
+    for name in ("zeta_headline", "alpha_detail"):
+        report.record(name, 1.0)
+    assert list(json.loads((tmp_path / "chapter.json").read_text())) == ["zeta_headline",
+                                                                          "alpha_detail"]

@@ -105,3 +105,37 @@ def test_a_vae_round_trips_through_the_cache():
     np.testing.assert_allclose(apply_in_batches(first.model, images),
                                apply_in_batches(second.model, images), rtol=1e-6)
     assert float(second.model.kl_weight.numpy()) == pytest.approx(0.3)
+
+
+def linear_gaussian_vae(noise_std, posterior_mean_weight, posterior_log_var):
+    """1-D: p(z) = N(0, 1), p(x|z) = N(z, noise_std^2), q(z|x) = N(w x, exp(posterior_log_var))."""
+    inputs = keras.Input((1,))
+    trunk = keras.Model(inputs, keras.layers.Identity()(inputs))
+    encoder = vaes.build_gaussian_encoder(trunk, 1)
+    encoder.get_layer("z_mean").set_weights([np.array([[posterior_mean_weight]], np.float32),
+                                             np.zeros(1, np.float32)])
+    encoder.get_layer("z_log_var").set_weights([np.zeros((1, 1), np.float32),
+                                                np.array([posterior_log_var], np.float32)])
+    code = keras.Input((1,))
+    decoder = keras.Model(code, keras.layers.Identity()(code))
+    return vaes.VAE(encoder, decoder, likelihood="gaussian", observation_std=noise_std)
+
+
+def test_importance_weighted_nll_has_the_known_answer():
+    import scipy.stats
+
+    from course_utils import metrics
+
+    noise = 0.5
+    x = np.array([[-1.5], [0.2], [2.0]], np.float32)
+    true_nll = -scipy.stats.norm.logpdf(x[:, 0], 0, np.sqrt(1 + noise**2))
+    # With the exact posterior N(x / (1 + s^2), s^2 / (1 + s^2)) every weight equals p(x).
+    exact = linear_gaussian_vae(noise, 1 / (1 + noise**2), np.log(noise**2 / (1 + noise**2)))
+    np.testing.assert_allclose(metrics.importance_weighted_nll(exact, x, num_samples=3),
+                               true_nll, rtol=1e-5)
+    # With the prior as the proposal, the bound is loose for k = 1 and tight for large k.
+    prior = linear_gaussian_vae(noise, 0.0, 0.0)
+    loose = metrics.importance_weighted_nll(prior, x, num_samples=1, seed=1)
+    tight = metrics.importance_weighted_nll(prior, x, num_samples=20_000, batch_size=1, seed=1)
+    np.testing.assert_allclose(tight, true_nll, atol=0.05)
+    assert loose.mean() > tight.mean() + 0.5
