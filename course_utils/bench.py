@@ -4,8 +4,8 @@
     python -m course_utils.bench autoencoder
 
 For each case the same network is trained on the same data and batch size twice: with the
-course's set-up (a :class:`~course_utils.training.GenerativeModel`, XLA, several steps per
-execution, a prefetched ``tf.data`` pipeline) and as keras-io writes it (``compile(loss=...)``
+course's set-up (a :class:`~course_utils.training.GenerativeModel` with 32 steps per
+execution and a prefetched ``tf.data`` pipeline) and as keras-io writes it (``compile(loss=...)``
 without XLA, one step per execution, ``fit`` on NumPy arrays). Each is timed over one epoch
 after a warm-up epoch, three times, the two ways alternating; the medians give a
 samples-per-second ratio.

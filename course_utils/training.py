@@ -213,15 +213,18 @@ def kl_warmup_weight(epoch: int, *, total_epochs: int, beta: float = 1.0,
 
 
 class KLWarmup(keras.callbacks.Callback):
-    """Set ``model.kl_weight`` from :func:`kl_warmup_weight` at the start of each epoch."""
+    """Set ``model.kl_weight`` from :func:`kl_warmup_weight` at the start of each epoch,
+    ramping up to the model's own ``beta``."""
 
-    def __init__(self, *, total_epochs: int, beta: float = 1.0, warmup_fraction: float = 3 / 7):
+    def __init__(self, *, total_epochs: int, warmup_fraction: float = 3 / 7):
         super().__init__()
-        self.schedule = {"total_epochs": total_epochs, "beta": beta,
-                         "warmup_fraction": warmup_fraction}
+        self.total_epochs = total_epochs
+        self.warmup_fraction = warmup_fraction
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_weight.assign(kl_warmup_weight(epoch, **self.schedule))
+        self.model.kl_weight.assign(kl_warmup_weight(
+            epoch, total_epochs=self.total_epochs, beta=self.model.beta,
+            warmup_fraction=self.warmup_fraction))
 
 
 def progress_bar(epochs: int) -> keras.callbacks.Callback:

@@ -74,7 +74,7 @@ def test_vae_trains_and_the_warmup_drives_the_kl_weight(likelihood):
     model = vaes.build_vae("dense", latent_dim=2, likelihood=likelihood, beta=0.5)
     recorder = RecordKLWeight()
     result = training.train(model, data.make_dataset(blobs(), batch_size=64), epochs=4,
-                            callbacks=[training.KLWarmup(total_epochs=4, beta=0.5), recorder])
+                            callbacks=[training.KLWarmup(total_epochs=4), recorder])
     np.testing.assert_allclose(recorder.weights, [0.25, 0.5, 0.5, 0.5])
     history = result.history
     assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]

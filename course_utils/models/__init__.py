@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from course_utils._tensorflow import keras
 from course_utils.models import autoencoders, classifier, vaes
 
 
@@ -17,8 +18,8 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     cost no re-tracing and no memory for compiled functions.
 
     Args:
-        model: e.g. ``autoencoder.encoder``; called as ``model(batch, training=False)``
-            when it accepts ``training``, else ``model(batch)``.
+        model: e.g. ``autoencoder.encoder``, called as ``model(batch, training=False)``; or
+            any other callable, called as ``model(batch)``.
         inputs: ``(n, ...)`` array.
         batch_size: examples per call.
 
@@ -31,10 +32,8 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     outputs = []
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start:start + batch_size]
-        try:
-            result = model(batch, training=False)
-        except TypeError:
-            result = model(batch)
+        is_keras = isinstance(model, keras.layers.Layer)  # Models are Layers
+        result = model(batch, training=False) if is_keras else model(batch)
         outputs.append(tuple(np.asarray(r) for r in result) if isinstance(result, (list, tuple))
                        else np.asarray(result))
     if not outputs:
