@@ -3,6 +3,10 @@
 #   make test              lint + unit tests + every notebook under nbval, in fast mode
 #   make lab | bench | refresh | clean-cache | lint
 PYTHON ?= python3
+# glibc gives each thread its own malloc arena that keeps freed memory; TensorFlow's thread
+# pools make that hundreds of MB of resident memory. Two arenas keep a chapter's kernel
+# around 200 MB smaller at no measurable cost in speed.
+export MALLOC_ARENA_MAX ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)

@@ -7,10 +7,14 @@ keras, tf``. Importing this module:
 - raises TensorFlow's C++ log threshold to warnings-and-errors-only (unless set),
 - hides the few lines TensorFlow's CUDA stubs print to the OS-level stderr while it loads
   and probes devices on a machine without a GPU (they are not Python warnings and no
-  environment variable silences them; genuine errors still raise Python exceptions).
+  environment variable silences them; genuine errors still raise Python exceptions),
+- drops TensorFlow's "triggered tf.function retracing" warning. It counts traces of the same
+  code across *all* models, so it fires whenever a chapter trains several models in a row
+  (each ``fit`` traces its own new training function once), which is expected here.
 """
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -41,6 +45,15 @@ with _silenced_os_stderr():
 
     tf.config.list_physical_devices()  # the CUDA probe logs here; do it while silenced
     import keras
+
+
+
+class _DropRetracingWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_DropRetracingWarnings())
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(

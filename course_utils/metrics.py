@@ -192,6 +192,45 @@ def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarra
     return keras.ops.convert_to_numpy(reconstruction + kl).astype(np.float64)
 
 
+def vae_negative_elbo(model, images, *, batch_size: int = 1000, seed: int = 0) -> np.ndarray:
+    """Per-image negative ELBO of a VAE, in nats, under the model's own likelihood.
+
+    One reparameterized ``z ~ q(z|x)`` per image for the reconstruction term, the KL in closed
+    form (for a Bernoulli VAE this is :func:`negative_elbo`). Averaged over a test set, the
+    single-sample noise is negligible.
+
+    Args:
+        model: a :class:`~course_utils.models.vaes.VAE`.
+        images: ``(n, ...)`` in the model's input layout, in [0, 1].
+        batch_size: images per call.
+        seed: seeds the draws of ``z``.
+
+    Returns:
+        ``(n,)`` float64 nats.
+    """
+    from course_utils import losses
+    from course_utils.models.vaes import reparameterize
+
+    generator = keras.random.SeedGenerator(seed)
+
+    def batch_negative_elbo(batch):
+        z_mean, z_log_var = model.encoder(batch, training=False)
+        z = reparameterize(z_mean, z_log_var, seed=generator)
+        nll = model.reconstruction_nll(batch, model.decoder(z, training=False))
+        return nll + losses.kl_divergence_standard_normal(z_mean, z_log_var)
+
+    return _per_image_in_batches(batch_negative_elbo, images, batch_size)
+
+
+def _per_image_in_batches(function, images, batch_size: int) -> np.ndarray:
+    """Concatenate ``function(batch)`` (a ``(batch,)`` tensor) over ``images`` in batches, as
+    float64 NumPy."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.concatenate([
+        keras.ops.convert_to_numpy(function(images[start:start + batch_size])).astype(np.float64)
+        for start in range(0, len(images), batch_size)])
+
+
 def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size: int = 50,
                             seed: int = 0) -> np.ndarray:
     """Importance-weighted estimate of ``-log p(x)`` per image, in nats (Burda et al., 2016).
@@ -219,10 +258,8 @@ def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size
                          f"{batch_size}")
     ops = keras.ops
     generator = keras.random.SeedGenerator(seed)
-    images = np.asarray(images, dtype=np.float32)
-    estimates = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+
+    def batch_estimate(batch):
         z_mean, z_log_var = model.encoder(batch, training=False)
         repeated = [ops.repeat(t, num_samples, axis=0) for t in (batch, z_mean, z_log_var)]
         z = reparameterize(repeated[1], repeated[2], seed=generator)
@@ -232,9 +269,9 @@ def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size
             + losses.gaussian_negative_log_likelihood(z, repeated[1], repeated[2])  # -log q
         )
         log_weights = ops.reshape(log_weights, (len(batch), num_samples))
-        log_px = ops.logsumexp(log_weights, axis=1) - np.log(num_samples)
-        estimates.append(-ops.convert_to_numpy(log_px).astype(np.float64))
-    return np.concatenate(estimates)
+        return np.log(num_samples) - ops.logsumexp(log_weights, axis=1)  # -log p(x)
+
+    return _per_image_in_batches(batch_estimate, images, batch_size)
 
 
 def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):

@@ -221,6 +221,7 @@ def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
     os.environ["COURSE_FAST"] = "1" if mode == "fast" else "0"
     os.environ["COURSE_HEADLESS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # kernels inherit it; see the Makefile
     results: dict[str, dict] = {}
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="course-report-") as report_dir:

@@ -53,3 +53,26 @@ def test_default_strategy_and_device_summary(capsys):
     config.setup_notebook(seed=0)
     line = capsys.readouterr().out
     assert line.startswith("Mode: fast") and "TensorFlow" in line and "Keras" in line
+
+
+def test_tensorflow_retracing_warnings_are_dropped_and_others_kept():
+    import logging
+
+    from course_utils._tensorflow import tf
+
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    logger = tf.get_logger()
+    logger.addHandler(handler)
+    try:
+        logger.warning("5 out of the last 11 calls to <function f> triggered tf.function "
+                       "retracing. Tracing is expensive")
+        logger.warning("a genuine warning")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["a genuine warning"]

@@ -139,3 +139,33 @@ def test_importance_weighted_nll_has_the_known_answer():
     tight = metrics.importance_weighted_nll(prior, x, num_samples=20_000, batch_size=1, seed=1)
     np.testing.assert_allclose(tight, true_nll, atol=0.05)
     assert loose.mean() > tight.mean() + 0.5
+
+
+def test_vae_negative_elbo_matches_the_closed_form_of_a_linear_gaussian_vae():
+    from course_utils import metrics
+
+    noise, weight, log_var = 0.5, 0.6, np.log(0.3)
+    model = linear_gaussian_vae(noise, weight, log_var)
+    x = np.full((40_000, 1), 1.2, np.float32)
+    mean, variance = weight * 1.2, np.exp(log_var)
+    expected_nll = 0.5 * np.log(2 * np.pi * noise**2) + ((1.2 - mean) ** 2 + variance) / (
+        2 * noise**2)
+    expected_kl = 0.5 * (mean**2 + variance - 1 - log_var)
+    estimate = metrics.vae_negative_elbo(model, x, batch_size=10_000)
+    assert estimate.shape == (40_000,)
+    assert estimate.mean() == pytest.approx(expected_nll + expected_kl, abs=0.02)
+
+
+def test_decode_and_sample_give_the_likelihoods_mean_images():
+    model = vaes.build_vae("dense", latent_dim=3)
+    codes = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    logits = apply_in_batches(model.decoder, codes)
+    np.testing.assert_allclose(model.decode(codes), 1 / (1 + np.exp(-logits)), rtol=1e-6)
+    z_mean, z_log_var = model.encode(blobs(4))
+    assert z_mean.shape == z_log_var.shape == (4, 3)
+    samples = model.sample(6, seed=1)
+    assert samples.shape == (6, 784) and samples.min() >= 0 and samples.max() <= 1
+    np.testing.assert_array_equal(samples, model.sample(6, seed=1))
+    gaussian = vaes.build_vae("conv", latent_dim=3, likelihood="gaussian")
+    means = apply_in_batches(gaussian.decoder, codes)
+    np.testing.assert_allclose(gaussian.decode(codes), np.clip(means, 0, 1))
