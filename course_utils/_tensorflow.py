@@ -47,7 +47,6 @@ with _silenced_os_stderr():
     import keras
 
 
-
 class _DropRetracingWarnings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()

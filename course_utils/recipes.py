@@ -111,15 +111,20 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
 
     run_config = run_config or vae_config()
     flatten = run_config["kind"] != "conv"
-    train_images, _ = data.load_images(run_config["dataset"], "train", flatten=flatten,
-                                       limit=run_config["train_limit"])
     test_images, _ = data.load_images(run_config["dataset"], "test", flatten=flatten,
                                       limit=run_config["test_limit"])
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
+    num_train = len(data.load_raw(run_config["dataset"])["y_train"])
+    num_train = min(num_train, run_config["train_limit"] or num_train)
+
+    def training_data():  # called only on a cache miss: loading a model needs no images
+        train_images, _ = data.load_images(run_config["dataset"], "train", flatten=flatten,
+                                           limit=run_config["train_limit"])
+        return data.make_dataset(train_images, batch_size=batch_size, seed=run_config["seed"])
 
     def build():
         config.set_seed(run_config["seed"])
-        steps = epochs * -(-len(train_images) // batch_size)
+        steps = epochs * -(-num_train // batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(run_config["learning_rate"], steps)
         return build_vae(run_config["kind"], latent_dim=run_config["latent_dim"],
                          likelihood=run_config["likelihood"], beta=run_config["beta"],
@@ -133,8 +138,7 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         name,
         build,
         config_dict=run_config,
-        train_data=data.make_dataset(train_images, batch_size=batch_size,
-                                     seed=run_config["seed"]),
+        train_data=training_data,
         epochs=epochs,
         callbacks=[training.KLWarmup(total_epochs=epochs,
                                      warmup_fraction=run_config["warmup_fraction"])],

@@ -415,7 +415,9 @@ def load_or_train(
         name: a short identifier, e.g. ``"autoencoder_156_2d"``.
         build_fn: returns a new compiled model; called under the distribution strategy.
         config_dict: JSON-serializable description of everything that shapes the result.
-        train_data, epochs, validation_data, callbacks: passed to :func:`train`.
+        train_data: a dataset for :func:`train`, or a function returning one; a function is
+            called only when the model must be trained, so a cache hit loads no training data.
+        epochs, validation_data, callbacks: passed to :func:`train`.
         evaluate_fn: computes the metrics to store with the entry (floats, lists, dicts).
         strategy: a ``tf.distribute`` strategy; default ``config.distribution_strategy()``.
 
@@ -442,6 +444,8 @@ def load_or_train(
             return CachedRun(model, entry["history"], entry["train_seconds"],
                              entry["metrics"], from_cache=True, path=folder)
     print(f"Training {name} for {epochs} epochs ({config.mode()} mode; cache key {key}).")
+    if callable(train_data):
+        train_data = train_data()
     result = train(model, train_data, epochs=epochs, validation_data=validation_data,
                    callbacks=callbacks, backup_dir=folder.with_name(folder.name + ".backup"))
     if result.interrupted:

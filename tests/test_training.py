@@ -255,3 +255,18 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
     for single, mirrored in zip(results["single"]["weights"], results["mirrored"]["weights"],
                                 strict=True):
         np.testing.assert_allclose(single, mirrored, rtol=1e-4, atol=1e-6)
+
+
+def test_a_training_data_function_is_called_only_when_training(isolated_cache):
+    calls = []
+
+    def training_data():
+        calls.append(1)
+        return data.make_dataset(gaussian_data(), batch_size=64)
+
+    first = training.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
+                                   train_data=training_data)
+    second = training.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
+                                    train_data=training_data)
+    assert not first.from_cache and second.from_cache
+    assert len(calls) == 1
