@@ -86,7 +86,30 @@ def vae_case(batch_size: int = 128) -> BenchCase:
     return BenchCase(course_epoch, plain_epoch, len(images))
 
 
-CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case, "vae": vae_case}
+def gan_case(batch_size: int = 128) -> BenchCase:
+    """Chapter 05's MLP GAN on all MNIST training images in [-1, 1]. keras-io's GANs override
+    ``train_step`` as the course does, so the plain side is the same model compiled keras-io
+    style: one step per execution, ``fit`` on a NumPy array."""
+    from course_utils import data
+    from course_utils.models.gans import build_gan
+
+    course_model = build_gan("gan", "mlp")
+    dataset = data.image_dataset("mnist", "train", batch_size=batch_size, flatten=True,
+                                 value_range=(-1, 1), drop_remainder=True)
+    images, _ = data.load_images("mnist", "train", flatten=True, value_range=(-1, 1))
+    plain_model = build_gan("gan", "mlp", steps_per_execution=1)
+
+    def course_epoch():
+        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+    def plain_epoch():
+        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
+
+    return BenchCase(course_epoch, plain_epoch, len(images))
+
+
+CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case, "vae": vae_case,
+                                             "gan": gan_case}
 
 
 def samples_per_second(epoch_fns: dict[str, Callable[[], None]],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,38 @@ def load_raw(name: str) -> dict[str, np.ndarray]:
         ) from error
 
 
+def _select(name: str, split: str, digits, limit) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images ``(n, 28, 28)`` and labels ``(n,)`` of one split, filtered and cut."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive int or None, got {limit}")
+    raw = load_raw(name)
+    images, labels = raw[f"x_{split}"], raw[f"y_{split}"]
+    if digits is not None:
+        digits = tuple(int(d) for d in digits)
+        if not digits or not set(digits) <= set(range(10)):
+            raise ValueError(f"digits must be labels in 0..9, got {digits}")
+        keep = np.isin(labels, digits)
+        images, labels = images[keep], labels[keep]
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+def _pixel_scaling(value_range: tuple[float, float]) -> tuple[np.float32, np.float32]:
+    """``(scale, offset)`` such that ``pixel * scale + offset`` maps 0..255 onto ``value_range``."""
+    low, high = value_range
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+    return np.float32((high - low) / 255.0), np.float32(low)
+
+
+def _layout(images, flatten: bool):
+    """``(n, 28, 28)`` to ``(n, 784)`` when ``flatten``, else to ``(n, 28, 28, 1)``."""
+    return images.reshape(len(images), -1) if flatten else images[..., np.newaxis]
+
+
 def load_images(
     name: str = "mnist",
     split: str = "train",
@@ -217,26 +250,49 @@ def load_images(
         images: ``(n, 28, 28, 1)`` or ``(n, 784)`` float32 in ``value_range``.
         labels: ``(n,)`` int32 in 0..9.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    low, high = value_range
-    if not low < high:
-        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive int or None, got {limit}")
-    raw = load_raw(name)
-    images, labels = raw[f"x_{split}"], raw[f"y_{split}"]
-    if digits is not None:
-        digits = tuple(int(d) for d in digits)
-        if not digits or not set(digits) <= set(range(10)):
-            raise ValueError(f"digits must be labels in 0..9, got {digits}")
-        keep = np.isin(labels, digits)
-        images, labels = images[keep], labels[keep]
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    images = images.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(low)
-    images = images.reshape(len(images), -1) if flatten else images[..., np.newaxis]
-    return images, labels.astype(np.int32)
+    scale, offset = _pixel_scaling(value_range)
+    images, labels = _select(name, split, digits, limit)
+    return _layout(images.astype(np.float32) * scale + offset, flatten), labels.astype(np.int32)
+
+
+def image_dataset(
+    name: str = "mnist",
+    split: str = "train",
+    *,
+    batch_size: int,
+    digits: tuple[int, ...] | list[int] | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    flatten: bool = False,
+    limit: int | None = None,
+    with_labels: bool = False,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_remainder: bool = False,
+):
+    """:func:`load_images` and :func:`make_dataset` in one, holding the images as uint8.
+
+    The batches are those of ``make_dataset(*load_images(...))``, but the split is kept in
+    memory as bytes and each batch is scaled to float32 when it is gathered: 47 MB for the
+    MNIST training images instead of 188 MB (twice that while a float copy is converted).
+
+    Args:
+        name, split, digits, value_range, flatten, limit: as for :func:`load_images`.
+        batch_size, shuffle, seed, drop_remainder: as for :func:`make_dataset`.
+        with_labels: yield ``(images, labels)`` batches instead of images.
+    """
+    from course_utils._tensorflow import tf
+
+    scale, offset = _pixel_scaling(value_range)
+    images, labels = _select(name, split, digits, limit)
+    images = _layout(images, flatten)
+
+    def to_float(batch):
+        pixels = tf.cast(batch[0], tf.float32) * scale + offset
+        return (pixels, tf.cast(batch[1], tf.int32)) if with_labels else pixels
+
+    arrays = (images, labels) if with_labels else (images,)
+    return make_dataset(*arrays, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                        drop_remainder=drop_remainder, preprocess=to_float)
 
 
 def balanced_subset(labels, *, per_class: int, rng: np.random.Generator,
@@ -277,6 +333,7 @@ def make_dataset(
     shuffle: bool = True,
     seed: int = 0,
     drop_remainder: bool = False,
+    preprocess: Callable | None = None,
 ):
     """Return a batched, prefetched ``tf.data.Dataset`` over in-memory arrays.
 
@@ -291,6 +348,8 @@ def make_dataset(
         shuffle: reshuffle every epoch with a seeded order.
         seed: the shuffle seed.
         drop_remainder: drop the last, smaller batch (keeps shapes static for XLA).
+        preprocess: applied to the tuple of gathered batches, one per array, inside the
+            pipeline; what it returns is the element (e.g. uint8 pixels scaled to float32).
     """
     from course_utils._tensorflow import tf
 
@@ -309,7 +368,34 @@ def make_dataset(
 
     def gather(batch_indices):
         rows = tuple(tf.gather(tensor, batch_indices) for tensor in tensors)
+        if preprocess is not None:
+            return preprocess(rows)
         return rows[0] if len(rows) == 1 else rows
 
     batches = indices.batch(batch_size, drop_remainder=drop_remainder).map(gather)
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def ring_centres(num_modes: int = 8, *, radius: float = 2.0) -> np.ndarray:
+    """``(num_modes, 2)`` centres evenly spaced on a circle of ``radius``, the first at angle 0."""
+    if num_modes < 1 or radius <= 0:
+        raise ValueError(f"need num_modes >= 1 and radius > 0, got {num_modes}, {radius}")
+    angles = 2 * np.pi * np.arange(num_modes) / num_modes
+    return (radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)).astype(np.float32)
+
+
+def gaussian_ring(num_samples: int, *, num_modes: int = 8, radius: float = 2.0,
+                  std: float = 0.02, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points from an equal mixture of ``num_modes`` Gaussians on a ring: the classic test of
+    mode collapse (Metz et al., 2017).
+
+    Returns:
+        points: ``(num_samples, 2)`` float32.
+        modes: ``(num_samples,)`` int32, the component each point came from.
+    """
+    if num_samples < 1 or std <= 0:
+        raise ValueError(f"need num_samples >= 1 and std > 0, got {num_samples}, {std}")
+    rng = np.random.default_rng(seed)
+    modes = rng.integers(num_modes, size=num_samples).astype(np.int32)
+    points = ring_centres(num_modes, radius=radius)[modes] + rng.normal(0, std, (num_samples, 2))
+    return points.astype(np.float32), modes

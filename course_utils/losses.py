@@ -145,3 +145,53 @@ def generator_loss(fake_logits, *, kind: str = "non_saturating"):
     if kind == "minimax":
         return -ops.mean(ops.softplus(fake_logits))
     raise ValueError(f"kind must be 'non_saturating' or 'minimax', got {kind!r}")
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """The WGAN critic's loss ``mean(f(G(z))) - mean(f(x))``: minimizing it maximizes the
+    critic's estimate of the Wasserstein-1 distance, ``mean(f(x)) - mean(f(G(z)))``.
+
+    Args:
+        real_scores: ``(batch, 1)`` or ``(batch,)`` unbounded critic outputs on real data.
+        fake_scores: same, on generated data.
+
+    Returns:
+        scalar, in the critic's units (not nats).
+    """
+    return ops.mean(fake_scores) - ops.mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """The WGAN generator's loss ``-mean(f(G(z)))``: raise the critic's scores of fakes."""
+    return -ops.mean(fake_scores)
+
+
+def gradient_penalty(critic, real, fake, *, seed):
+    """WGAN-GP's penalty ``mean((||grad_x f(x_hat)||_2 - 1)^2)`` (Gulrajani et al., 2017).
+
+    ``x_hat = u * x + (1 - u) * G(z)`` with one ``u ~ Uniform(0, 1)`` per example: points on
+    the segments between real and generated examples, where the optimal critic has gradient
+    norm 1.
+
+    Args:
+        critic: a callable from a batch shaped like ``real`` to ``(batch, 1)`` scores (close
+            over anything else it needs, e.g. the labels of a conditional critic).
+        real, fake: ``(batch, ...)`` real and generated examples.
+        seed: a ``keras.random.SeedGenerator`` or an int, for ``u``.
+
+    Returns:
+        scalar penalty (weight it, e.g. by 10, in the critic's loss).
+    """
+    from course_utils._tensorflow import tf
+
+    real = ops.convert_to_tensor(real)
+    fake = ops.cast(fake, real.dtype)
+    weight_shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)
+    u = keras.random.uniform(weight_shape, seed=seed, dtype=real.dtype)
+    interpolated = u * real + (1.0 - u) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        scores = critic(interpolated)
+    gradients = tape.gradient(scores, interpolated)
+    norms = ops.sqrt(_sum_per_example(ops.square(gradients)) + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))

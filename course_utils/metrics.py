@@ -291,3 +291,29 @@ def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
         raise ValueError(f"need num_dims >= 1 and data_scale > 0, got {num_dims}, {data_scale}")
     nll = np.asarray(nll_nats, dtype=np.float64)
     return (nll + num_dims * math.log(data_scale)) / (num_dims * math.log(2.0))
+
+
+def mode_coverage(samples, centres, *, std: float, min_fraction: float = 0.01) -> dict:
+    """How well 2-D samples cover the modes of a Gaussian mixture (e.g. ``data.gaussian_ring``).
+
+    A sample is *high quality* when it lies within ``3 * std`` of its nearest centre; a mode is
+    *covered* when at least ``min_fraction`` of all samples are high-quality samples of it.
+
+    Args:
+        samples: ``(n, 2)`` generated points.
+        centres: ``(num_modes, 2)`` the mixture's means.
+        std: the components' standard deviation.
+
+    Returns:
+        ``{"modes_covered": int, "high_quality_fraction": float, "counts": (num_modes,) int}``.
+    """
+    samples, centres = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
+    if samples.ndim != 2 or samples.shape[1] != centres.shape[1] or len(samples) == 0:
+        raise ValueError(f"samples must be (n, {centres.shape[1]}) with n > 0, "
+                         f"got {samples.shape}")
+    distances = np.linalg.norm(samples[:, None, :] - centres[None, :, :], axis=2)
+    nearest = distances.argmin(axis=1)
+    close = distances[np.arange(len(samples)), nearest] <= 3 * std
+    counts = np.bincount(nearest[close], minlength=len(centres))
+    return {"modes_covered": int(np.sum(counts >= min_fraction * len(samples))),
+            "high_quality_fraction": float(close.mean()), "counts": counts}

@@ -115,6 +115,32 @@ def test_make_dataset_batches_and_shuffles_reproducibly():
         data.make_dataset(x, y[:3], batch_size=2)
 
 
+@pytest.mark.parametrize("flatten", [False, True])
+def test_image_dataset_matches_loading_then_batching(fake_mnist, flatten):
+    """The uint8 pipeline yields the same float batches, in the same order, as load_images
+    followed by make_dataset."""
+    options = {"digits": (1, 5), "value_range": (-1, 1), "flatten": flatten, "limit": 7}
+    images, labels = data.load_images("mnist", "train", **options)
+    expected = list(data.make_dataset(images, labels, batch_size=3, seed=4).as_numpy_iterator())
+    batches = list(data.image_dataset("mnist", "train", batch_size=3, seed=4, with_labels=True,
+                                      **options).as_numpy_iterator())
+    assert len(batches) == len(expected) >= 2
+    for (got_x, got_y), (want_x, want_y) in zip(batches, expected, strict=True):
+        assert got_x.dtype == np.float32 and got_y.dtype == np.int32
+        np.testing.assert_allclose(got_x, want_x, atol=1e-6)
+        np.testing.assert_array_equal(got_y, want_y)
+    only_images = next(data.image_dataset("mnist", "test", batch_size=2).as_numpy_iterator())
+    assert only_images.shape == (2, 28, 28, 1) and only_images.max() <= 1.0
+
+
+def test_make_dataset_preprocesses_each_gathered_batch():
+    x = np.arange(6, dtype=np.uint8)
+    batches = data.make_dataset(x, batch_size=4, shuffle=False,
+                                preprocess=lambda rows: rows[0] * 2)
+    np.testing.assert_array_equal(np.concatenate(list(batches.as_numpy_iterator())),
+                                  np.arange(6) * 2)
+
+
 @pytest.mark.skipif(not os.environ.get("COURSE_DATA_DIR"), reason="needs COURSE_DATA_DIR")
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_the_real_data_sets_load_and_verify(name):

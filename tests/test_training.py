@@ -212,6 +212,34 @@ def test_a_corrupt_cache_entry_is_detected_and_retrained(isolated_cache, capsys)
                                   train_data=dataset).from_cache
 
 
+def test_sample_snapshots_are_recorded_cached_and_checked(isolated_cache):
+    """The same fixed points through the model at epochs 0, 1 and 3; stored with the entry,
+    returned on a cache hit, and a tampered arrays file is detected."""
+    dataset = data.make_dataset(gaussian_data(), batch_size=64)
+    fixed = np.ones((4, 2), np.float32)
+
+    def run():
+        snapshots = training.SampleSnapshots(lambda model: model.forward(fixed)[0],
+                                             epochs=(0, 1, 3))
+        return training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=3,
+                                      train_data=dataset, callbacks=[snapshots])
+
+    first = run()
+    recorded = first.snapshots()
+    assert list(recorded) == [0, 1, 3] and recorded[0].shape == (4, 2)
+    np.testing.assert_allclose(recorded[0], fixed)  # the untrained flow is the identity
+    assert not np.allclose(recorded[3], fixed)
+    second = run()
+    assert second.from_cache
+    for epoch, samples in recorded.items():
+        np.testing.assert_array_equal(second.snapshots()[epoch], samples)
+    arrays = first.path / training.ARRAYS_FILE
+    arrays.write_bytes(arrays.read_bytes()[:-5])
+    assert not run().from_cache  # detected as corrupt and trained again
+    with pytest.raises(ValueError, match="non-negative"):
+        training.SampleSnapshots(lambda model: None, epochs=())
+
+
 def test_cache_key_depends_on_mode_and_rejects_non_json_config(monkeypatch):
     fast_key = training.cache_key("m", {"a": 1})
     monkeypatch.setenv("COURSE_FAST", "0")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from course_utils._tensorflow import keras
-from course_utils.models import autoencoders, classifier, vaes
+from course_utils.models import autoencoders, classifier, gans, vaes
 
 
 def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.ndarray:
@@ -20,7 +20,8 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     Args:
         model: e.g. ``autoencoder.encoder``, called as ``model(batch, training=False)``; or
             any other callable, called as ``model(batch)``.
-        inputs: ``(n, ...)`` array.
+        inputs: ``(n, ...)`` array, or a tuple of such arrays for a model with several
+            inputs (e.g. ``(latents, labels)``; each keeps its dtype, others become float32).
         batch_size: examples per call.
 
     Returns:
@@ -28,11 +29,15 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    inputs = np.asarray(inputs, dtype=np.float32)
+    several = isinstance(inputs, tuple)
+    arrays = [np.asarray(a) for a in inputs] if several else [np.asarray(inputs, np.float32)]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"inputs must have the same length, got {[len(a) for a in arrays]}")
+    is_keras = isinstance(model, keras.layers.Layer)  # Models are Layers
     outputs = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
-        is_keras = isinstance(model, keras.layers.Layer)  # Models are Layers
+    for start in range(0, len(arrays[0]), batch_size):
+        batch = [a[start:start + batch_size] for a in arrays]
+        batch = batch if several else batch[0]
         result = model(batch, training=False) if is_keras else model(batch)
         outputs.append(tuple(np.asarray(r) for r in result) if isinstance(result, (list, tuple))
                        else np.asarray(result))
@@ -43,4 +48,4 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     return np.concatenate(outputs)
 
 
-__all__ = ["apply_in_batches", "autoencoders", "classifier", "vaes"]
+__all__ = ["apply_in_batches", "autoencoders", "classifier", "gans", "vaes"]

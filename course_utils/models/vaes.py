@@ -181,7 +181,8 @@ DENSE_SHAPES = {
 
 
 def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "bernoulli",
-              beta: float = 1.0, learning_rate=1e-3, seed: int = 0, **vae_options) -> VAE:
+              beta: float = 1.0, learning_rate=1e-3, seed: int = 0, jit_compile: bool = False,
+              **vae_options) -> VAE:
     """Build and compile a VAE of one of the course's architectures.
 
     Args:
@@ -191,6 +192,9 @@ def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "be
             ``(batch, 28, 28, 1)`` images.
         latent_dim, likelihood, beta, seed: see :class:`VAE`.
         learning_rate: Adam's, a number or a ``keras.optimizers.schedules`` schedule.
+        jit_compile: compile the training step with XLA. It fuses the dense models' small
+            element-wise operations (about 1.3x faster per step on 2 CPU cores) but takes
+            seconds to compile and ~100 MB, so it pays off in long runs only.
         **vae_options: passed to :class:`VAE` (e.g. ``observation_std``).
     """
     if kind in DENSE_SHAPES:
@@ -205,5 +209,5 @@ def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "be
         raise ValueError(f"kind must be one of {[*DENSE_SHAPES, 'conv']}, got {kind!r}")
     model = VAE(build_gaussian_encoder(trunk, latent_dim), decoder, likelihood=likelihood,
                 beta=beta, seed=seed, name=f"{kind}_vae", **vae_options)
-    model.compile(keras.optimizers.Adam(learning_rate))
+    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
     return model

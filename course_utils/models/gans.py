@@ -1,0 +1,375 @@
+"""Generative adversarial networks: generators, discriminators and critics (dense and
+convolutional, optionally conditioned on a class label), and the :class:`GAN`, :class:`WGAN`
+and :class:`WGANGP` models on the course's adversarial training design.
+
+The three models share one ``train_step`` (:class:`~course_utils.training.AdversarialModel`'s:
+``critic_steps`` discriminator steps, then one generator step). They differ only in their
+objectives, which are the tested functions of :mod:`course_utils.losses`: the GAN's binary
+cross-entropy (minimax or non-saturating generator loss), the WGAN's critic loss with weight
+clipping, and WGAN-GP's gradient penalty instead of clipping.
+
+A conditional model (``num_classes`` set) trains on ``(images, labels)`` batches; both of its
+networks take ``[inputs, labels]`` with integer labels ``(batch,)``, and each label is fed as a
+one-hot vector (seed 001's CGAN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from course_utils import losses
+from course_utils._tensorflow import keras
+from course_utils.training import AdversarialModel
+
+ops = keras.ops
+GENERATOR_LOSSES = ("non_saturating", "minimax")
+
+
+def _inputs(shape: tuple[int, ...], num_classes: int | None, name: str):
+    """Keras inputs ``x`` (and integer ``labels`` when conditional), and ``x`` with the one-hot
+    label concatenated on the last axis when the input is a vector."""
+    x = keras.Input(shape, name=f"{name}_input")
+    if num_classes is None:
+        return [x], x, None
+    labels = keras.Input((), dtype="int32", name=f"{name}_labels")
+    one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot",
+                                            name=f"{name}_one_hot")(labels)
+    joined = keras.layers.Concatenate(name=f"{name}_joined")([x, one_hot]) if len(shape) == 1 \
+        else x
+    return [x, labels], joined, one_hot
+
+
+def _model(inputs: list, outputs, name: str) -> keras.Model:
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=name)
+
+
+def build_mlp_generator(latent_dim: int, output_dim: int = 784, *,
+                        hidden_units: Sequence[int] = (256, 512, 1024),
+                        output_activation: str | None = "tanh", num_classes: int | None = None,
+                        name: str = "generator") -> keras.Model:
+    """A dense generator ``(batch, latent_dim)`` -> ``(batch, output_dim)``.
+
+    Hidden layers use LeakyReLU(0.2); the output is ``tanh`` (images in [-1, 1]) or, with
+    ``output_activation=None``, unbounded (e.g. points in the plane).
+    """
+    inputs, x, _ = _inputs((latent_dim,), num_classes, name)
+    for index, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, name=f"{name}_{index}")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    outputs = keras.layers.Dense(output_dim, activation=output_activation, name=f"{name}_out")(x)
+    return _model(inputs, outputs, name)
+
+
+def build_mlp_discriminator(input_dim: int = 784, *, hidden_units: Sequence[int] = (512, 256),
+                            num_classes: int | None = None,
+                            name: str = "discriminator") -> keras.Model:
+    """A dense discriminator (or critic) ``(batch, input_dim)`` -> ``(batch, 1)`` logits
+    (or critic scores): LeakyReLU(0.2) hidden layers, a linear output, no normalization."""
+    inputs, x, _ = _inputs((input_dim,), num_classes, name)
+    for index, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, name=f"{name}_{index}")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    outputs = keras.layers.Dense(1, name=f"{name}_out")(x)
+    return _model(inputs, outputs, name)
+
+
+def build_conv_generator(latent_dim: int, *, filters: Sequence[int] = (64, 32),
+                         num_classes: int | None = None,
+                         name: str = "generator") -> keras.Model:
+    """A DCGAN generator ``(batch, latent_dim)`` -> ``(batch, 28, 28, 1)`` in [-1, 1].
+
+    A dense layer makes ``7 x 7 x filters[0]`` feature maps; a stride-2 transposed convolution
+    doubles them to 14 x 14 with ``filters[1]`` channels, a second to 28 x 28 x 1 (``tanh``).
+    Batch normalization follows the hidden layers, as in Radford et al. (2016).
+    """
+    first, second = filters
+    inputs, x, _ = _inputs((latent_dim,), num_classes, name)
+    x = keras.layers.Dense(7 * 7 * first, use_bias=False, name=f"{name}_project")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn_0")(x)
+    x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Reshape((7, 7, first))(x)
+    x = keras.layers.Conv2DTranspose(second, 4, strides=2, padding="same", use_bias=False,
+                                     name=f"{name}_deconv_1")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn_1")(x)
+    x = keras.layers.LeakyReLU(0.2)(x)
+    outputs = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh",
+                                           name=f"{name}_deconv_2")(x)
+    return _model(inputs, outputs, name)
+
+
+def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: int | None = None,
+                             name: str = "discriminator") -> keras.Model:
+    """A DCGAN discriminator (or critic) ``(batch, 28, 28, 1)`` -> ``(batch, 1)`` logits.
+
+    Two stride-2 4x4 convolutions with LeakyReLU(0.2) (28 -> 14 -> 7), then a linear output.
+    No batch normalization, so it also serves as a WGAN-GP critic, whose penalty needs each
+    score to depend on its own input only. A conditional one reads the one-hot label as ten
+    extra constant channels.
+    """
+    inputs, x, one_hot = _inputs((28, 28, 1), num_classes, name)
+    if one_hot is not None:
+        label_maps = keras.layers.RepeatVector(28 * 28)(one_hot)  # (batch, 784, classes)
+        label_maps = keras.layers.Reshape((28, 28, num_classes))(label_maps)
+        x = keras.layers.Concatenate(name=f"{name}_joined")([x, label_maps])
+    for index, count in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(count, 4, strides=2, padding="same", name=f"{name}_conv_{index}")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(1, name=f"{name}_out")(x)
+    return _model(inputs, outputs, name)
+
+
+class GAN(AdversarialModel):
+    """A GAN (Goodfellow et al., 2014): the discriminator learns to tell real from generated,
+    the generator to fool it.
+
+    Args:
+        generator: ``z (batch, latent_dim)`` (and labels) -> generated examples.
+        discriminator: examples (and labels) -> ``(batch, 1)`` logits.
+        latent_dim: size of ``z ~ N(0, I)``.
+        generator_loss: ``"non_saturating"`` (``-log D(G(z))``, the practical choice) or
+            ``"minimax"`` (``log(1 - D(G(z)))``, the original game's).
+        num_classes: make the model conditional on integer labels in ``0..num_classes-1``.
+        data_range: the range of the training data, e.g. ``(-1, 1)`` for ``tanh`` images;
+            :meth:`sample` maps it back to [0, 1]. ``None`` leaves samples as generated.
+        critic_steps: discriminator steps per generator step.
+        seed: seeds the latent draws during training.
+
+    Losses reported each step: ``d_loss``, ``g_loss``, and ``real_score`` / ``fake_score``,
+    the mean of ``D(x)`` and ``D(G(z))`` as probabilities (for the WGANs: mean critic scores).
+    """
+
+    loss_names = ("d_loss", "g_loss", "real_score", "fake_score")
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, *, latent_dim: int,
+                 generator_loss: str = "non_saturating", num_classes: int | None = None,
+                 data_range: tuple[float, float] | None = (-1.0, 1.0), critic_steps: int = 1,
+                 seed: int = 0, **kwargs):
+        if generator_loss not in GENERATOR_LOSSES:
+            raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, "
+                             f"got {generator_loss!r}")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+        super().__init__(critic_steps=critic_steps, **kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.generator_loss_kind = generator_loss
+        self.num_classes = num_classes
+        self.data_range = data_range
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # --- the two networks, with or without labels -------------------------------------------
+    def split_batch(self, batch):
+        """``(real examples, labels or None)`` from a training batch."""
+        if self.num_classes is None:
+            return (batch[0] if isinstance(batch, (tuple, list)) else batch), None
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("a conditional GAN trains on (images, labels) batches; build the "
+                             "dataset with labels, e.g. image_dataset(..., with_labels=True)")
+        return batch[0], batch[1]
+
+    def generate(self, z, labels=None, *, training: bool = False):
+        """``G(z)`` (or ``G(z, labels)``), as tensors in the data's range."""
+        inputs = z if self.num_classes is None else [z, labels]
+        return self.generator(inputs, training=training)
+
+    def score(self, x, labels=None, *, training: bool = False):
+        """``D(x)`` (or ``D(x, labels)``): ``(batch, 1)`` logits or critic scores."""
+        inputs = x if self.num_classes is None else [x, labels]
+        return self.discriminator(inputs, training=training)
+
+    def call(self, z, training=False):
+        return self.generate(z, training=training)
+
+    # --- the objectives: what the GAN variants change -----------------------------------------
+    def discriminator_objective(self, real_scores, fake_scores):
+        return losses.discriminator_loss(real_scores, fake_scores)
+
+    def generator_objective(self, fake_scores):
+        return losses.generator_loss(fake_scores, kind=self.generator_loss_kind)
+
+    def mean_score(self, scores):
+        """How a batch of scores is reported: here the mean probability ``D = sigmoid``."""
+        return ops.mean(ops.sigmoid(scores))
+
+    def discriminator_terms(self, real, fake, labels, training: bool) -> dict:
+        """The discriminator's loss and scores on one real and one generated batch."""
+        real_scores = self.score(real, labels, training=training)
+        fake_scores = self.score(fake, labels, training=training)
+        return {"d_loss": self.discriminator_objective(real_scores, fake_scores),
+                "real_score": self.mean_score(real_scores),
+                "fake_score": self.mean_score(fake_scores)}
+
+    # --- AdversarialModel's two halves ----------------------------------------------------------
+    def latents(self, batch_size):
+        """``(batch_size, latent_dim)`` draws of ``z ~ N(0, I)`` from the model's seed."""
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def discriminator_losses(self, batch, training: bool) -> dict:
+        real, labels = self.split_batch(batch)
+        fake = self.generate(self.latents(ops.shape(real)[0]), labels, training=training)
+        return self.discriminator_terms(real, fake, labels, training)
+
+    def generator_losses(self, batch, training: bool) -> dict:
+        real, labels = self.split_batch(batch)
+        fake = self.generate(self.latents(ops.shape(real)[0]), labels, training=training)
+        return {"g_loss": self.generator_objective(self.score(fake, labels, training=training))}
+
+    # --- using a trained model ------------------------------------------------------------------
+    def sample(self, num_samples: int, *, labels=None, seed: int = 0,
+               batch_size: int = 1000) -> np.ndarray:
+        """Generate ``num_samples`` examples from fresh latents drawn with ``seed``.
+
+        Args:
+            labels: ``(num_samples,)`` integer labels, required by a conditional model.
+
+        Returns:
+            ``(num_samples, ...)`` NumPy array: images in [0, 1] when ``data_range`` is set,
+            otherwise the generator's raw outputs.
+        """
+        z = np.random.default_rng(seed).standard_normal((num_samples, self.latent_dim))
+        return self.generate_from(z.astype(np.float32), labels=labels, batch_size=batch_size)
+
+    def generate_from(self, latents, *, labels=None, batch_size: int = 1000) -> np.ndarray:
+        """Like :meth:`sample`, from given latents ``(n, latent_dim)`` (e.g. fixed ones, or
+        an interpolation)."""
+        from course_utils.models import apply_in_batches
+
+        if (labels is None) != (self.num_classes is None):
+            raise ValueError("pass labels exactly when the model is conditional "
+                             f"(num_classes={self.num_classes})")
+        inputs = latents if labels is None else (latents, np.asarray(labels, np.int32))
+        outputs = apply_in_batches(self.generator, inputs, batch_size=batch_size)
+        if self.data_range is None:
+            return outputs
+        low, high = self.data_range
+        return np.clip((outputs - low) / (high - low), 0.0, 1.0)
+
+
+class WGAN(GAN):
+    """A Wasserstein GAN (Arjovsky et al., 2017): the discriminator becomes a *critic* whose
+    score difference ``mean f(x) - mean f(G(z))`` estimates the Wasserstein-1 distance, provided
+    ``f`` is 1-Lipschitz; here that is enforced, crudely, by clipping every critic weight to
+    ``[-clip_value, clip_value]`` after each critic step. The critic takes ``critic_steps`` (5)
+    steps per generator step, so it stays near its optimum.
+
+    ``real_score`` and ``fake_score`` are mean critic scores; their difference is the
+    critic's Wasserstein estimate.
+    """
+
+    def __init__(self, generator: keras.Model, critic: keras.Model, *, latent_dim: int,
+                 clip_value: float | None = 0.01, critic_steps: int = 5, **kwargs):
+        if clip_value is not None and clip_value <= 0:
+            raise ValueError(f"clip_value must be positive or None, got {clip_value}")
+        super().__init__(generator, critic, latent_dim=latent_dim, critic_steps=critic_steps,
+                         **kwargs)
+        self.clip_value = clip_value
+
+    @property
+    def critic(self) -> keras.Model:
+        return self.discriminator
+
+    def discriminator_objective(self, real_scores, fake_scores):
+        return losses.wasserstein_critic_loss(real_scores, fake_scores)
+
+    def generator_objective(self, fake_scores):
+        return losses.wasserstein_generator_loss(fake_scores)
+
+    def mean_score(self, scores):
+        return ops.mean(scores)
+
+    def after_critic_step(self):
+        if self.clip_value is not None:
+            clip_weights(self.critic.trainable_variables, self.clip_value)
+
+
+class WGANGP(WGAN):
+    """WGAN-GP (Gulrajani et al., 2017): a WGAN whose critic is kept near 1-Lipschitz by the
+    gradient penalty ``penalty_weight * mean((||grad f(x_hat)|| - 1)^2)`` on random points
+    between real and generated examples, instead of weight clipping.
+
+    Reports ``gradient_penalty`` (unweighted) besides the WGAN's losses; ``d_loss`` includes
+    the weighted penalty.
+    """
+
+    loss_names = (*GAN.loss_names, "gradient_penalty")
+
+    def __init__(self, generator: keras.Model, critic: keras.Model, *, latent_dim: int,
+                 penalty_weight: float = 10.0, **kwargs):
+        if penalty_weight <= 0:
+            raise ValueError(f"penalty_weight must be positive, got {penalty_weight}")
+        super().__init__(generator, critic, latent_dim=latent_dim, clip_value=None, **kwargs)
+        self.penalty_weight = float(penalty_weight)
+
+    def discriminator_terms(self, real, fake, labels, training: bool) -> dict:
+        terms = super().discriminator_terms(real, fake, labels, training)
+        penalty = losses.gradient_penalty(
+            lambda points: self.score(points, labels, training=training), real, fake,
+            seed=self.seed_generator)
+        return {**terms, "d_loss": terms["d_loss"] + self.penalty_weight * penalty,
+                "gradient_penalty": penalty}
+
+
+def clip_weights(variables, clip_value: float) -> None:
+    """Clip each variable in place to ``[-clip_value, clip_value]`` (the WGAN's constraint)."""
+    for variable in variables:
+        variable.assign(ops.clip(variable, -clip_value, clip_value))
+
+
+#: The networks of each architecture: (generator builder, discriminator builder).
+ARCHITECTURES = {
+    "mlp": (build_mlp_generator, build_mlp_discriminator),
+    "conv": (build_conv_generator, build_conv_discriminator),
+}
+
+#: Each model's optimizers and critic schedule, as its paper trains it: the DCGAN's Adam,
+#: the WGAN's RMSprop with a small step, WGAN-GP's Adam with a short memory (beta_2 = 0.9).
+TRAINING_DEFAULTS = {
+    "gan": {"optimizer": "adam", "learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999,
+            "critic_steps": 1},
+    "wgan": {"optimizer": "rmsprop", "learning_rate": 5e-5, "critic_steps": 5},
+    "wgan_gp": {"optimizer": "adam", "learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9,
+                "critic_steps": 5},
+}
+MODELS = {"gan": GAN, "wgan": WGAN, "wgan_gp": WGANGP}
+
+
+def _optimizer(settings: dict):
+    if settings["optimizer"] == "rmsprop":
+        return keras.optimizers.RMSprop(settings["learning_rate"])
+    return keras.optimizers.Adam(settings["learning_rate"], beta_1=settings["beta_1"],
+                                 beta_2=settings["beta_2"])
+
+
+def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
+              num_classes: int | None = None, seed: int = 0, steps_per_execution: int = 32,
+              **options) -> GAN:
+    """Build and compile a GAN, WGAN or WGAN-GP on 28x28 images in [-1, 1].
+
+    Args:
+        model: ``"gan"``, ``"wgan"`` or ``"wgan_gp"``.
+        kind: ``"mlp"`` (flat ``(batch, 784)`` images) or ``"conv"`` (``(batch, 28, 28, 1)``).
+        latent_dim, num_classes, seed: see :class:`GAN`.
+        steps_per_execution: training steps per call from Python (the course's 32, or 1 as
+            in keras-io, for the benchmark).
+        **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``, ``beta_1``,
+            ``beta_2``, ``critic_steps``), and the model's own options (``generator_loss``,
+            ``clip_value``, ``penalty_weight``).
+    """
+    if model not in MODELS or kind not in ARCHITECTURES:
+        raise ValueError(f"model must be one of {sorted(MODELS)} and kind one of "
+                         f"{sorted(ARCHITECTURES)}, got {model!r}, {kind!r}")
+    settings = {**TRAINING_DEFAULTS[model]}
+    for key in [key for key in options if key in (*settings, "beta_1", "beta_2")]:
+        settings[key] = options.pop(key)
+    build_generator, build_discriminator = ARCHITECTURES[kind]
+    gan = MODELS[model](build_generator(latent_dim, num_classes=num_classes),
+                        build_discriminator(num_classes=num_classes), latent_dim=latent_dim,
+                        num_classes=num_classes, critic_steps=settings["critic_steps"],
+                        seed=seed, name=f"{kind}_{model}", **options)
+    gan.compile(d_optimizer=_optimizer(settings), g_optimizer=_optimizer(settings),
+                steps_per_execution=steps_per_execution)
+    return gan

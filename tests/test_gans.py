@@ -1,0 +1,180 @@
+"""GAN losses, the gradient penalty, clipping, the critic-step schedule, the builders and the
+GAN models, each against an independent computation or a property that a bug would break."""
+
+import numpy as np
+import pytest
+
+from course_utils import data, losses, metrics, training
+from course_utils._tensorflow import keras, tf
+from course_utils.models import gans
+
+ops = keras.ops
+rng = np.random.default_rng(0)
+
+
+def test_wasserstein_losses_are_score_differences():
+    real = rng.normal(1.0, 1.0, (16, 1)).astype(np.float32)
+    fake = rng.normal(-1.0, 1.0, (16, 1)).astype(np.float32)
+    assert float(losses.wasserstein_critic_loss(real, fake)) == pytest.approx(
+        fake.mean() - real.mean(), rel=1e-5)
+    assert float(losses.wasserstein_generator_loss(fake)) == pytest.approx(-fake.mean(), rel=1e-5)
+
+
+def _finite_difference_gradient_norms(function, points, step=1e-3):
+    """Central differences of a scalar function of each row, in float64."""
+    gradients = np.zeros_like(points)
+    for i in range(points.shape[1]):
+        shift = np.zeros_like(points)
+        shift[:, i] = step
+        gradients[:, i] = (function(points + shift) - function(points - shift)) / (2 * step)
+    return np.linalg.norm(gradients, axis=1)
+
+
+def test_gradient_penalty_matches_finite_difference_gradient_norms():
+    """With real == fake every interpolate is that point, whatever the weight u; the penalty
+    must then equal mean((|grad f| - 1)^2) with the gradient taken by finite differences."""
+    keras.utils.set_random_seed(1)
+    critic = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"),
+                               keras.layers.Dense(1)])
+    points = rng.normal(size=(6, 3))
+
+    def scores(x):
+        return critic(x.astype(np.float32)).numpy()[:, 0].astype(np.float64)
+
+    norms = _finite_difference_gradient_norms(scores, points)
+    expected = np.mean((norms - 1.0) ** 2)
+    penalty = losses.gradient_penalty(critic, points.astype(np.float32),
+                                      points.astype(np.float32), seed=0)
+    assert float(penalty) == pytest.approx(expected, rel=1e-2, abs=1e-5)
+
+
+def test_gradient_penalty_interpolates_with_uniform_weights():
+    """For f(x) = |x|^2 / 2 the gradient at u * r (fake = 0) has norm u * |r|; with |r| = 2,
+    E(2u - 1)^2 = 1/3 for u ~ U(0, 1), while a standard normal u (a bug copied in several
+    tutorials) would give E(2u - 1)^2 = 5."""
+    real = np.zeros((20_000, 2), np.float32)
+    real[:, 0] = 2.0
+
+    def critic(x):
+        return 0.5 * keras.ops.sum(keras.ops.square(x), axis=1, keepdims=True)
+
+    penalty = float(losses.gradient_penalty(critic, real, np.zeros_like(real), seed=3))
+    assert penalty == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_clip_weights_bounds_every_variable():
+    variables = [tf.Variable(rng.normal(0, 1, (4, 3)).astype(np.float32)),
+                 tf.Variable(np.float32([-0.5, 0.001, 0.5]))]
+    before = [v.numpy().copy() for v in variables]
+    gans.clip_weights(variables, 0.01)
+    for variable, original in zip(variables, before, strict=True):
+        np.testing.assert_allclose(variable.numpy(), np.clip(original, -0.01, 0.01))
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_builders_shapes(conditional):
+    num_classes = 10 if conditional else None
+    z = np.zeros((3, 5), np.float32)
+    labels = np.array([0, 4, 9], np.int32)
+    for generator, discriminator in [
+        (gans.build_mlp_generator(5, num_classes=num_classes, hidden_units=(8,)),
+         gans.build_mlp_discriminator(784, num_classes=num_classes, hidden_units=(8,))),
+        (gans.build_conv_generator(5, filters=(4, 2), num_classes=num_classes),
+         gans.build_conv_discriminator(filters=(2, 4), num_classes=num_classes)),
+    ]:
+        images = generator([z, labels] if conditional else z)
+        assert images.shape[0] == 3 and int(np.prod(images.shape[1:])) == 784
+        assert np.abs(np.asarray(images)).max() <= 1.0  # tanh
+        logits = discriminator([images, ops.convert_to_tensor(labels)] if conditional else images)
+        assert logits.shape == (3, 1)
+
+
+def test_a_conditional_discriminator_reads_the_label():
+    keras.utils.set_random_seed(2)
+    discriminator = gans.build_conv_discriminator(filters=(2, 4), num_classes=10)
+    images = rng.random((2, 28, 28, 1)).astype(np.float32)
+    first = discriminator([images, np.array([0, 0], np.int32)]).numpy()
+    second = discriminator([images, np.array([3, 7], np.int32)]).numpy()
+    assert not np.allclose(first, second)
+
+
+def _small_model(model_class, critic_steps, **options):
+    keras.utils.set_random_seed(0)
+    model = model_class(gans.build_mlp_generator(2, 1, hidden_units=(16,), output_activation=None),
+                        gans.build_mlp_discriminator(1, hidden_units=(16,)), latent_dim=2,
+                        critic_steps=critic_steps, data_range=None, **options)
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), steps_per_execution=1)
+    return model
+
+
+@pytest.mark.parametrize("model_class", [gans.GAN, gans.WGAN, gans.WGANGP])
+def test_critic_step_schedule_and_reported_losses(model_class):
+    model = _small_model(model_class, critic_steps=3)
+    batch = rng.normal(size=(8, 1)).astype(np.float32)
+    history = model.fit(batch, batch_size=8, epochs=1, verbose=0).history
+    assert int(model.d_optimizer.iterations) == 3 and int(model.optimizer.iterations) == 1
+    assert set(history) == set(model.loss_names)
+    if model_class is gans.WGAN:  # clipped after each critic step
+        assert max(np.abs(v.numpy()).max() for v in model.discriminator.trainable_variables) \
+            <= 0.01 + 1e-7
+
+
+def test_probabilities_and_scores_are_reported_as_such():
+    gan, wgan = _small_model(gans.GAN, 1), _small_model(gans.WGAN, 1, clip_value=None)
+    scores = np.array([[-2.0], [4.0]], np.float32)
+    assert float(gan.mean_score(scores)) == pytest.approx(
+        np.mean(1 / (1 + np.exp(-scores))), rel=1e-5)
+    assert float(wgan.mean_score(scores)) == pytest.approx(1.0)
+
+
+def test_a_gan_learns_a_shifted_gaussian():
+    """On 1-D data N(3, 0.5) the generator's samples move from near 0 to near 3."""
+    model = _small_model(gans.GAN, critic_steps=1)
+    real = rng.normal(3.0, 0.5, (4096, 1)).astype(np.float32)
+    training.train(model, data.make_dataset(real, batch_size=128), epochs=25)
+    samples = model.sample(2000, seed=1)
+    assert abs(samples.mean() - 3.0) < 0.4 and 0.2 < samples.std() < 1.0
+
+
+def test_sample_maps_the_data_range_and_checks_labels():
+    keras.utils.set_random_seed(0)
+    conditional = gans.GAN(gans.build_mlp_generator(4, num_classes=10, hidden_units=(8,)),
+                           gans.build_mlp_discriminator(num_classes=10, hidden_units=(8,)),
+                           latent_dim=4, num_classes=10)
+    images = conditional.sample(5, labels=np.arange(5))
+    assert images.shape == (5, 784) and images.min() >= 0.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(images, conditional.sample(5, labels=np.arange(5)))
+    with pytest.raises(ValueError, match="conditional"):
+        conditional.sample(5)
+    with pytest.raises(ValueError, match="labels"):
+        conditional.split_batch(np.zeros((2, 784), np.float32))
+    with pytest.raises(ValueError, match="generator_loss"):
+        gans.GAN(conditional.generator, conditional.discriminator, latent_dim=4,
+                 generator_loss="hinge")
+
+
+def test_gaussian_ring_and_mode_coverage():
+    centres = data.ring_centres(8, radius=2.0)
+    assert np.allclose(np.linalg.norm(centres, axis=1), 2.0) and np.allclose(centres[0], [2, 0])
+    points, modes = data.gaussian_ring(4000, std=0.02, seed=1)
+    assert points.shape == (4000, 2) and set(np.unique(modes)) == set(range(8))
+    np.testing.assert_allclose(points.mean(axis=0), 0.0, atol=0.05)
+    full = metrics.mode_coverage(points, centres, std=0.02)
+    assert full["modes_covered"] == 8 and full["high_quality_fraction"] > 0.98
+    collapsed = metrics.mode_coverage(points[modes < 3], centres, std=0.02)
+    assert collapsed["modes_covered"] == 3
+    far = metrics.mode_coverage(points * 0.5, centres, std=0.02)  # all between the modes
+    assert far["modes_covered"] == 0 and far["high_quality_fraction"] == 0.0
+
+
+def test_build_gan_compiles_each_model_with_its_papers_schedule():
+    for name, model_class, steps in [("gan", gans.GAN, 1), ("wgan", gans.WGAN, 5),
+                                     ("wgan_gp", gans.WGANGP, 5)]:
+        model = gans.build_gan(name, "conv", latent_dim=8, num_classes=10, learning_rate=1e-3)
+        assert type(model) is model_class and model.critic_steps == steps
+        assert float(model.d_optimizer.learning_rate) == pytest.approx(1e-3)
+        assert model.sample(2, labels=[3, 4]).shape == (2, 28, 28, 1)
+    assert isinstance(gans.build_gan("wgan").d_optimizer, keras.optimizers.RMSprop)
+    with pytest.raises(ValueError, match="kind"):
+        gans.build_gan("gan", "transformer")
