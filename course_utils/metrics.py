@@ -77,7 +77,9 @@ def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndar
         outputs = [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
         two_headed = (classifier, keras.Model(classifier.input, outputs))
         _TWO_HEADED[id(classifier)] = two_headed
-    return apply_in_batches(two_headed[1], _as_images(images), batch_size=CLASSIFIER_BATCH)
+    outputs = apply_in_batches(two_headed[1], _as_images(images), batch_size=CLASSIFIER_BATCH)
+    training.release_memory()  # many eager batches leave freed heap pages behind
+    return outputs
 
 
 _TWO_HEADED: dict[int, tuple[keras.Model, keras.Model]] = {}
@@ -226,9 +228,11 @@ def _per_image_in_batches(function, images, batch_size: int) -> np.ndarray:
     """Concatenate ``function(batch)`` (a ``(batch,)`` tensor) over ``images`` in batches, as
     float64 NumPy."""
     images = np.asarray(images, dtype=np.float32)
-    return np.concatenate([
+    values = np.concatenate([
         keras.ops.convert_to_numpy(function(images[start:start + batch_size])).astype(np.float64)
         for start in range(0, len(images), batch_size)])
+    training.release_memory()  # many eager batches leave freed heap pages behind
+    return values
 
 
 def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size: int = 50,
