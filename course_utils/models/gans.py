@@ -362,9 +362,9 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
     if model not in MODELS or kind not in ARCHITECTURES:
         raise ValueError(f"model must be one of {sorted(MODELS)} and kind one of "
                          f"{sorted(ARCHITECTURES)}, got {model!r}, {kind!r}")
-    settings = {**TRAINING_DEFAULTS[model]}
-    for key in [key for key in options if key in (*settings, "beta_1", "beta_2")]:
-        settings[key] = options.pop(key)
+    overrides = {key: options.pop(key) for key in ("learning_rate", "beta_1", "beta_2",
+                                                   "critic_steps") if key in options}
+    settings = {**TRAINING_DEFAULTS[model], **overrides}
     build_generator, build_discriminator = ARCHITECTURES[kind]
     gan = MODELS[model](build_generator(latent_dim, num_classes=num_classes),
                         build_discriminator(num_classes=num_classes), latent_dim=latent_dim,
