@@ -87,9 +87,11 @@ _TWO_HEADED: dict[int, tuple[keras.Model, keras.Model]] = {}
 
 def class_probabilities(images, *, classifier: keras.Model | None = None) -> np.ndarray:
     """Return ``(n, 10)`` class probabilities of images in [0, 1] (any 28x28 layout)."""
-    logits, _ = _classifier_outputs(images, classifier)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    exponentials = np.exp(logits)
+    return _softmax(_classifier_outputs(images, classifier)[0])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
@@ -134,8 +136,11 @@ def classifier_fid(samples, reference_images, *, classifier: keras.Model | None 
         samples: ``(n, 28, 28, 1)`` (or flat) generated images; use 10,000 in full mode.
         reference_images: real test images of the classes the model was trained on.
     """
-    features_a = classifier_features(samples, classifier=classifier)
-    features_b = classifier_features(reference_images, classifier=classifier)
+    return _features_fid(classifier_features(samples, classifier=classifier),
+                         classifier_features(reference_images, classifier=classifier))
+
+
+def _features_fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     if len(features_a) < 2 or len(features_b) < 2:
         raise ValueError("classifier_fid needs at least two samples and two reference images")
     return frechet_distance(features_a.mean(0), np.cov(features_a, rowvar=False),
@@ -148,7 +153,11 @@ def classifier_score(samples, *, classifier: keras.Model | None = None) -> float
     Between 1 (every sample looks alike or is ambiguous) and 10 (confident and all ten
     classes equally present).
     """
-    probabilities = np.clip(class_probabilities(samples, classifier=classifier), 1e-12, 1.0)
+    return _probabilities_score(class_probabilities(samples, classifier=classifier))
+
+
+def _probabilities_score(probabilities: np.ndarray) -> float:
+    probabilities = np.clip(probabilities, 1e-12, 1.0)
     marginal = probabilities.mean(axis=0, keepdims=True)
     kl = np.sum(probabilities * (np.log(probabilities) - np.log(marginal)), axis=1)
     return float(np.exp(kl.mean()))
@@ -157,11 +166,43 @@ def classifier_score(samples, *, classifier: keras.Model | None = None) -> float
 def conditional_accuracy(samples, requested_labels, *,
                          classifier: keras.Model | None = None) -> float:
     """Fraction of generated samples the course classifier reads as the requested label."""
+    return _accuracy(class_probabilities(samples, classifier=classifier), requested_labels)
+
+
+def _accuracy(probabilities: np.ndarray, requested_labels) -> float:
     requested_labels = np.asarray(requested_labels)
-    probabilities = class_probabilities(samples, classifier=classifier)
     if len(probabilities) != len(requested_labels):
         raise ValueError(f"{len(probabilities)} samples but {len(requested_labels)} labels")
     return float(np.mean(probabilities.argmax(axis=1) == requested_labels))
+
+
+def sample_quality(samples, reference_images, *, requested_labels=None,
+                   classifier: keras.Model | None = None) -> dict:
+    """The course's measures of generated images, from one classifier pass over each set.
+
+    Args:
+        samples: ``(n, 28, 28[, 1])`` or ``(n, 784)`` generated images in [0, 1].
+        reference_images: real test images, as for :func:`classifier_fid`.
+        requested_labels: ``(n,)`` the labels a conditional model was asked for.
+
+    Returns:
+        ``{"fid", "classifier_score", "class_fractions"}`` (the fraction of samples the
+        classifier reads as each class, ``(10,)``) and, given ``requested_labels``,
+        ``"conditional_accuracy"``; each as :func:`classifier_fid`, :func:`classifier_score`
+        and :func:`conditional_accuracy` compute it.
+    """
+    logits, features = _classifier_outputs(samples, classifier)
+    probabilities = _softmax(logits)
+    results = {
+        "fid": _features_fid(features, classifier_features(reference_images,
+                                                           classifier=classifier)),
+        "classifier_score": _probabilities_score(probabilities),
+        "class_fractions": np.bincount(probabilities.argmax(axis=1),
+                                       minlength=logits.shape[1]) / len(logits),
+    }
+    if requested_labels is not None:
+        results["conditional_accuracy"] = _accuracy(probabilities, requested_labels)
+    return results
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
@@ -194,7 +235,7 @@ def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarra
     return keras.ops.convert_to_numpy(reconstruction + kl).astype(np.float64)
 
 
-def vae_negative_elbo(model, images, *, batch_size: int = 1000, seed: int = 0) -> np.ndarray:
+def vae_negative_elbo(model, images, *, batch_size: int = 250, seed: int = 0) -> np.ndarray:
     """Per-image negative ELBO of a VAE, in nats, under the model's own likelihood.
 
     One reparameterized ``z ~ q(z|x)`` per image for the reconstruction term, the KL in closed
@@ -204,7 +245,8 @@ def vae_negative_elbo(model, images, *, batch_size: int = 1000, seed: int = 0) -
     Args:
         model: a :class:`~course_utils.models.vaes.VAE`.
         images: ``(n, ...)`` in the model's input layout, in [0, 1].
-        batch_size: images per call.
+        batch_size: images per call (a convolutional VAE's activations for 1,000 images take
+            about 100 MB per layer).
         seed: seeds the draws of ``z``.
 
     Returns:

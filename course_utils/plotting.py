@@ -245,6 +245,61 @@ def plot_loss_curves(
     return ax.figure
 
 
+def plot_snapshots(
+    snapshots: Mapping[int, np.ndarray],
+    *,
+    epochs: Sequence[int] | None = None,
+    num_cols: int = 10,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """Samples from the same fixed latents after several epochs, one row per epoch.
+
+    Args:
+        snapshots: ``{epoch: images}``, e.g. ``CachedRun.snapshots()``.
+        epochs: the epochs to show (default: all).
+        num_cols: the first ``num_cols`` images of each snapshot are shown.
+    """
+    epochs = list(snapshots) if epochs is None else list(epochs)
+    missing = [epoch for epoch in epochs if epoch not in snapshots]
+    if missing:
+        raise ValueError(f"no snapshot for epochs {missing}; there are {sorted(snapshots)}")
+    images = np.concatenate([np.asarray(snapshots[epoch])[:num_cols] for epoch in epochs])
+    return plot_image_grid(images, num_cols=num_cols, value_range=value_range, title=title,
+                           row_labels=[f"epoch {epoch}" for epoch in epochs], ax=ax)
+
+
+def plot_adversarial_history(
+    history: Mapping[str, Sequence[float]],
+    *,
+    equilibrium: bool = True,
+    title: str | None = None,
+    axes: Sequence[plt.Axes] | None = None,
+) -> plt.Figure:
+    """A GAN's two diagnostic panels: the players' losses, and the mean scores of real and
+    generated examples (``real_score``, ``fake_score``), per epoch.
+
+    Args:
+        history: a GAN's ``CachedRun.history``.
+        equilibrium: draw where the standard GAN's curves sit at its equilibrium, D = 1/2
+            everywhere: ``d_loss = 2 log 2``, ``g_loss = log 2`` (non-saturating), scores 1/2.
+            (Not meaningful for a WGAN's critic.)
+        axes: two axes to draw into.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    plot_loss_curves(history, keys=["d_loss", "g_loss"], ax=axes[0], title="losses")
+    plot_loss_curves(history, keys=["real_score", "fake_score"], ax=axes[1],
+                     title="mean D(x) and D(G(z))" if equilibrium else "mean critic scores")
+    if equilibrium:
+        for value in (2 * np.log(2), np.log(2)):
+            axes[0].axhline(value, color="grey", linestyle=":", linewidth=1)
+        axes[1].axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    if title:
+        axes[0].figure.suptitle(title)
+    return axes[0].figure
+
 def animation_html(
     frames,
     *,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from course_utils import config, data, metrics, training
 from course_utils.models import apply_in_batches
 from course_utils.models.autoencoders import build_autoencoder
@@ -151,3 +153,165 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
                                      warmup_fraction=run_config["warmup_fraction"])],
         evaluate_fn=evaluate,
     )
+
+
+#: (full, fast) epochs of the image GANs of chapters 05-07, by architecture.
+GAN_EPOCHS = {"mlp": (10, 1), "conv": (3, 1)}
+
+
+def gan_config(model: str = "gan", kind: str = "mlp", *, num_classes: int | None = None,
+               **options) -> dict[str, Any]:
+    """An image GAN of chapters 05-07 on MNIST in [-1, 1]: a 64-D latent, batch 128, the
+    optimizers of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`.
+
+    Full mode trains on the 60,000 training images and measures classifier-FID with 10,000
+    samples against the 10,000 test images; fast mode uses 6,000, 2,000 and 2,000.
+
+    Args:
+        model, kind, num_classes: see :func:`~course_utils.models.gans.build_gan`.
+        **options: the model's own options (e.g. ``generator_loss="minimax"``).
+    """
+    return {
+        "dataset": "mnist",
+        "model": model,
+        "kind": kind,
+        "num_classes": num_classes,
+        "options": options,
+        "latent_dim": 64,
+        "batch_size": 128,
+        "epochs": config.pick(full=GAN_EPOCHS[kind][0], fast=GAN_EPOCHS[kind][1]),
+        "train_limit": config.pick(full=None, fast=6000),
+        "num_samples": config.pick(full=10_000, fast=2_000),
+        "seed": 0,
+    }
+
+
+def sample_labels(num_samples: int, num_classes: int | None) -> np.ndarray | None:
+    """Labels ``0, 1, ..., num_classes - 1, 0, 1, ...`` for a conditional model's samples
+    (every class equally often), or None for an unconditional one."""
+    return None if num_classes is None else np.arange(num_samples) % num_classes
+
+
+def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
+    """Load or train an image GAN; its metrics hold the classifier-FID of its samples.
+
+    The run keeps a :class:`~course_utils.training.SampleSnapshots` of 40 fixed latents
+    (four per class for a conditional model) after every epoch.
+
+    Args:
+        run_config: a dict like :func:`gan_config`'s (the default: chapter 05's MLP GAN).
+
+    Returns:
+        The :class:`~course_utils.training.CachedRun`. ``metrics`` holds ``fid``,
+        ``classifier_score``, ``class_fractions`` (the classifier's reading of the samples,
+        10 fractions) and, for a conditional model, ``conditional_accuracy``.
+    """
+    from course_utils.models.gans import build_gan
+
+    run_config = run_config or gan_config()
+    flatten = run_config["kind"] == "mlp"
+    num_classes, seed = run_config["num_classes"], run_config["seed"]
+    batch_size, epochs = run_config["batch_size"], run_config["epochs"]
+    num_train = len(data.load_raw(run_config["dataset"])["y_train"])
+    num_train = min(num_train, run_config["train_limit"] or num_train)
+    jit_compile = flatten and epochs * (num_train // batch_size) >= XLA_MIN_STEPS
+    fixed_latents = np.random.default_rng(seed + 1).standard_normal(
+        (40, run_config["latent_dim"])).astype(np.float32)
+    fixed_labels = sample_labels(40, num_classes)
+
+    def training_data():
+        return data.image_dataset(run_config["dataset"], "train", batch_size=batch_size,
+                                  flatten=flatten, value_range=(-1, 1),
+                                  limit=run_config["train_limit"],
+                                  with_labels=num_classes is not None, seed=seed,
+                                  drop_remainder=True)
+
+    def build():
+        config.set_seed(seed)
+        return build_gan(run_config["model"], run_config["kind"],
+                         latent_dim=run_config["latent_dim"], num_classes=num_classes,
+                         seed=seed, jit_compile=jit_compile, **run_config["options"])
+
+    def evaluate(model):
+        labels = sample_labels(run_config["num_samples"], num_classes)
+        samples = model.sample(run_config["num_samples"], labels=labels, seed=seed + 2)
+        test_images, _ = data.load_images(run_config["dataset"], "test", limit=len(samples))
+        return metrics.sample_quality(samples, test_images, requested_labels=labels)
+
+    snapshots = training.SampleSnapshots(
+        lambda model: model.generate_from(fixed_latents, labels=fixed_labels),
+        epochs=range(epochs + 1))
+    name = f"{run_config['model']}_{run_config['kind']}_{run_config['dataset']}"
+    if num_classes is not None:
+        name = f"conditional_{name}"
+    return training.load_or_train(
+        name, build, config_dict={**run_config, "jit_compile": jit_compile},
+        train_data=training_data, epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)
+
+
+
+def ring_gan_config(model: str = "gan", **options) -> dict[str, Any]:
+    """A GAN on chapter 05's ring of 8 Gaussians (radius 2, std 0.02): 20,000 points, a
+    16-D latent, two hidden layers of 128 in each network, the DCGAN's Adam (2e-4,
+    beta_1 = 0.5), batch 256, 80 epochs (fast mode: 10,000 points, 20 epochs).
+
+    Args:
+        model: ``"gan"``, ``"wgan"`` or ``"wgan_gp"``.
+        **options: the model's own options (e.g. ``generator_loss="minimax"``).
+    """
+    return {
+        "model": model,
+        "options": options,
+        "num_modes": 8,
+        "radius": 2.0,
+        "std": 0.02,
+        "num_points": config.pick(full=20_000, fast=10_000),
+        "latent_dim": 16,
+        "learning_rate": 2e-4,
+        "batch_size": 256,
+        "epochs": config.pick(full=80, fast=20),
+        "num_samples": 2_000,
+        "seed": 0,
+    }
+
+
+def ring_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
+    """Load or train a GAN on the ring of Gaussians; measure the modes its samples cover.
+
+    The run keeps snapshots of 1,000 points from fixed latents after every epoch.
+
+    Returns:
+        The :class:`~course_utils.training.CachedRun`; ``metrics`` holds
+        :func:`~course_utils.metrics.mode_coverage` of ``num_samples`` fresh samples
+        (``modes_covered``, ``high_quality_fraction``, ``counts``).
+    """
+    from course_utils.models.gans import build_gan
+
+    run_config = run_config or ring_gan_config()
+    seed, epochs = run_config["seed"], run_config["epochs"]
+    centres = data.ring_centres(run_config["num_modes"], radius=run_config["radius"])
+    fixed_latents = np.random.default_rng(seed + 1).standard_normal(
+        (1000, run_config["latent_dim"])).astype(np.float32)
+
+    def training_data():
+        points, _ = data.gaussian_ring(run_config["num_points"], num_modes=run_config["num_modes"],
+                                       radius=run_config["radius"], std=run_config["std"],
+                                       seed=seed)
+        return data.make_dataset(points, batch_size=run_config["batch_size"], seed=seed,
+                                 drop_remainder=True)
+
+    def build():
+        config.set_seed(seed)
+        return build_gan(run_config["model"], "points", latent_dim=run_config["latent_dim"],
+                         learning_rate=run_config["learning_rate"], seed=seed,
+                         **run_config["options"])
+
+    def evaluate(model):
+        return metrics.mode_coverage(model.sample(run_config["num_samples"], seed=seed + 2),
+                                     centres, std=run_config["std"])
+
+    snapshots = training.SampleSnapshots(lambda model: model.generate_from(fixed_latents),
+                                         epochs=range(epochs + 1))
+    return training.load_or_train(
+        f"{run_config['model']}_ring", build, config_dict=run_config, train_data=training_data,
+        epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)

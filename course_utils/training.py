@@ -383,6 +383,15 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def drop_compiled_functions(model: keras.Model) -> None:
+    """Forget the model's compiled training, evaluation and prediction functions.
+
+    Their traced graphs (tens of MB for a model compiled with XLA) stay in memory as long as
+    the model does; Keras builds them again if ``fit``, ``evaluate`` or ``predict`` is called.
+    """
+    model.train_function = model.test_function = model.predict_function = None
+
+
 @dataclass
 class CachedRun:
     """What :func:`load_or_train` returns.
@@ -532,6 +541,7 @@ def load_or_train(
     result = train(model, train_data, epochs=epochs, validation_data=validation_data,
                    callbacks=callbacks, backup_dir=folder.with_name(folder.name + ".backup"))
     train_data = None
+    drop_compiled_functions(model)
     release_memory()
     if result.interrupted:
         print(f"Interrupted after {result.epochs_completed} complete epoch(s): the model is "

@@ -178,3 +178,27 @@ def test_build_gan_compiles_each_model_with_its_papers_schedule():
     assert isinstance(gans.build_gan("wgan").d_optimizer, keras.optimizers.RMSprop)
     with pytest.raises(ValueError, match="kind"):
         gans.build_gan("gan", "transformer")
+
+
+def test_point_gan_samples_raw_points():
+    model = gans.build_gan("gan", "points", latent_dim=3)
+    assert model.data_range is None
+    points = model.sample(5, seed=1)
+    assert points.shape == (5, 2) and np.abs(points).max() > 0  # unbounded, not mapped to [0, 1]
+    np.testing.assert_array_equal(points, model.sample(5, seed=1))
+
+
+def test_ring_recipe_trains_caches_and_measures(isolated_cache):
+    from course_utils import recipes
+
+    ring_config = dict(recipes.ring_gan_config("gan"), num_points=512, epochs=2)
+    run = recipes.ring_gan(ring_config)
+    assert list(run.snapshots()) == [0, 1, 2] and run.snapshots()[2].shape == (1000, 2)
+    assert not np.allclose(run.snapshots()[0], run.snapshots()[2])
+    assert set(run.metrics) == {"modes_covered", "high_quality_fraction", "counts"}
+    assert run.model.train_function is None  # compiled functions dropped after training
+    again = recipes.ring_gan(ring_config)
+    assert again.from_cache and again.metrics == run.metrics
+    np.testing.assert_array_equal(again.snapshots()[2], run.snapshots()[2])
+    assert recipes.sample_labels(5, 3).tolist() == [0, 1, 2, 0, 1]
+    assert recipes.sample_labels(5, None) is None

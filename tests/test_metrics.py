@@ -62,6 +62,27 @@ def test_class_probabilities_conditional_accuracy_and_score():
                                                                                    rel=1e-5)
 
 
+def test_sample_quality_equals_the_separate_measures():
+    """One classifier pass gives the same FID, score and accuracy as the three functions."""
+    classifier = fixed_classifier([[0.0, 3.0, -3.0]])
+    rng = np.random.default_rng(0)
+    samples = rng.random((12, 28, 28, 1)).astype(np.float32)
+    samples[::3, 0, 0, 0] = 0.0  # a third read as class 0 (uniform logits), the rest as 1
+    reference = rng.random((9, 784)).astype(np.float32)
+    labels = np.arange(12) % 2
+    quality = metrics.sample_quality(samples, reference, requested_labels=labels,
+                                     classifier=classifier)
+    assert quality["fid"] == pytest.approx(
+        metrics.classifier_fid(samples, reference, classifier=classifier), rel=1e-9)
+    assert quality["classifier_score"] == pytest.approx(
+        metrics.classifier_score(samples, classifier=classifier), rel=1e-9)
+    assert quality["conditional_accuracy"] == pytest.approx(
+        metrics.conditional_accuracy(samples, labels, classifier=classifier))
+    np.testing.assert_allclose(quality["class_fractions"], [1 / 3, 2 / 3, 0])
+    assert "conditional_accuracy" not in metrics.sample_quality(samples, reference,
+                                                                classifier=classifier)
+
+
 def test_classifier_fid_is_zero_for_identical_sets_and_grows_with_a_shift():
     classifier = build_classifier()
     rng = np.random.default_rng(0)

@@ -37,6 +37,9 @@ def test_every_figure_function_returns_a_figure():
         plotting.plot_latent_manifold(decode_sum, x_range=(-1, 1), y_range=(-1, 1), num_points=4),
         plotting.plot_interpolation([images[:5], images[5:]], row_labels=["a", "b"]),
         plotting.plot_loss_curves({"loss": [3, 2, 1], "val_loss": [3, 2.5, 2]}, log_scale=True),
+        plotting.plot_snapshots({0: images[:4], 2: images[4:8]}, num_cols=4),
+        plotting.plot_adversarial_history({"d_loss": [1.3, 1.2], "g_loss": [0.8, 0.9],
+                                           "real_score": [0.6, 0.6], "fake_score": [0.4, 0.4]}),
     ]
     assert all(isinstance(figure, plt.Figure) for figure in figures)
     _, ax = plt.subplots()
@@ -55,6 +58,16 @@ def test_grid_layout_and_latent_grid_orientation():
     grid = plotting.latent_grid((0, 1), (0, 1), num_points=3)
     np.testing.assert_array_equal(grid[0], [0, 1])  # top-left is (x min, y max)
     np.testing.assert_array_equal(grid[-1], [1, 0])
+    plt.close("all")
+
+
+def test_snapshot_rows_follow_the_requested_epochs():
+    snapshots = {epoch: np.full((3, 784), epoch / 4) for epoch in range(5)}
+    figure = plotting.plot_snapshots(snapshots, epochs=[4, 1], num_cols=2)
+    grid = figure.axes[0].images[0].get_array()
+    assert grid[2, 2] == pytest.approx(1.0) and grid[-3, 2] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="no snapshot for epochs"):
+        plotting.plot_snapshots(snapshots, epochs=[7])
     plt.close("all")
 
 

@@ -319,11 +319,26 @@ def clip_weights(variables, clip_value: float) -> None:
         variable.assign(ops.clip(variable, -clip_value, clip_value))
 
 
-#: The networks of each architecture: (generator builder, discriminator builder).
-ARCHITECTURES = {
-    "mlp": (build_mlp_generator, build_mlp_discriminator),
-    "conv": (build_conv_generator, build_conv_discriminator),
-}
+def _mlp_networks(latent_dim: int, num_classes: int | None):
+    return (build_mlp_generator(latent_dim, num_classes=num_classes),
+            build_mlp_discriminator(num_classes=num_classes))
+
+
+def _conv_networks(latent_dim: int, num_classes: int | None):
+    return (build_conv_generator(latent_dim, num_classes=num_classes),
+            build_conv_discriminator(num_classes=num_classes))
+
+
+def _point_networks(latent_dim: int, num_classes: int | None):
+    return (build_mlp_generator(latent_dim, 2, hidden_units=(128, 128), output_activation=None,
+                                num_classes=num_classes),
+            build_mlp_discriminator(2, hidden_units=(128, 128), num_classes=num_classes))
+
+
+#: How each architecture builds its two networks, ``(latent_dim, num_classes) -> (G, D)``:
+#: ``"mlp"`` and ``"conv"`` for 28x28 images in [-1, 1] (flat or ``(28, 28, 1)``),
+#: ``"points"`` for points in the plane (unbounded, two hidden layers of 128).
+ARCHITECTURES = {"mlp": _mlp_networks, "conv": _conv_networks, "points": _point_networks}
 
 #: Each model's optimizers and critic schedule, as its paper trains it: the DCGAN's Adam,
 #: the WGAN's RMSprop with a small step, WGAN-GP's Adam with a short memory (beta_2 = 0.9).
@@ -346,15 +361,17 @@ def _optimizer(settings: dict):
 
 def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
               num_classes: int | None = None, seed: int = 0, steps_per_execution: int = 32,
-              **options) -> GAN:
-    """Build and compile a GAN, WGAN or WGAN-GP on 28x28 images in [-1, 1].
+              jit_compile: bool = False, **options) -> GAN:
+    """Build and compile a GAN, WGAN or WGAN-GP.
 
     Args:
         model: ``"gan"``, ``"wgan"`` or ``"wgan_gp"``.
-        kind: ``"mlp"`` (flat ``(batch, 784)`` images) or ``"conv"`` (``(batch, 28, 28, 1)``).
+        kind: a key of :data:`ARCHITECTURES`: ``"mlp"`` (flat ``(batch, 784)`` images in
+            [-1, 1]), ``"conv"`` (``(batch, 28, 28, 1)`` images) or ``"points"`` (``(batch, 2)``).
         latent_dim, num_classes, seed: see :class:`GAN`.
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
+        jit_compile: compile the training step with XLA (faster for dense networks on CPUs).
         **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``, ``beta_1``,
             ``beta_2``, ``critic_steps``), and the model's own options (``generator_loss``,
             ``clip_value``, ``penalty_weight``).
@@ -365,11 +382,10 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
     overrides = {key: options.pop(key) for key in ("learning_rate", "beta_1", "beta_2",
                                                    "critic_steps") if key in options}
     settings = {**TRAINING_DEFAULTS[model], **overrides}
-    build_generator, build_discriminator = ARCHITECTURES[kind]
-    gan = MODELS[model](build_generator(latent_dim, num_classes=num_classes),
-                        build_discriminator(num_classes=num_classes), latent_dim=latent_dim,
-                        num_classes=num_classes, critic_steps=settings["critic_steps"],
-                        seed=seed, name=f"{kind}_{model}", **options)
+    generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes)
+    gan = MODELS[model](generator, discriminator, latent_dim=latent_dim, num_classes=num_classes,
+                        critic_steps=settings["critic_steps"], seed=seed, name=f"{kind}_{model}",
+                        data_range=None if kind == "points" else (-1.0, 1.0), **options)
     gan.compile(d_optimizer=_optimizer(settings), g_optimizer=_optimizer(settings),
-                steps_per_execution=steps_per_execution)
+                steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     return gan
