@@ -75,7 +75,7 @@ def digit_autoencoder(run_config: dict[str, Any] | None = None) -> training.Cach
 
 
 #: (full, fast) epochs per architecture, sized to chapter 03's budgets (10 min and 60 s).
-VAE_EPOCHS = {"dense": (40, 6), "small_dense": (5, 5), "conv": (2, 2)}
+VAE_EPOCHS = {"dense": (40, 6), "small_dense": (3, 3), "conv": (2, 2)}
 
 #: Dense models are compiled with XLA when they train for at least this many steps: XLA's
 #: fused kernels save about a quarter of each step on 2 CPU cores, but compiling takes ~10 s.
