@@ -83,6 +83,12 @@ VAE_EPOCHS = {"dense": (40, 6), "small_dense": (3, 3), "conv": (2, 2)}
 XLA_MIN_STEPS = 2000
 
 
+def _train_size(run_config: dict[str, Any]) -> int:
+    """Training images a config uses: its data set's training split, cut to ``train_limit``."""
+    available = len(data.load_raw(run_config["dataset"])["y_train"])
+    return min(available, run_config["train_limit"] or available)
+
+
 def vae_config(dataset: str = "mnist", *, latent_dim: int = 2, kind: str = "dense",
                beta: float = 1.0) -> dict[str, Any]:
     """Chapter 03's VAE: Bernoulli likelihood, Adam with cosine learning-rate decay, batch 256,
@@ -121,9 +127,7 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     test_images, _ = data.load_images(run_config["dataset"], "test", flatten=flatten,
                                       limit=run_config["test_limit"])
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
-    num_train = len(data.load_raw(run_config["dataset"])["y_train"])
-    num_train = min(num_train, run_config["train_limit"] or num_train)
-    steps = epochs * -(-num_train // batch_size)
+    steps = epochs * -(-_train_size(run_config) // batch_size)
     jit_compile = run_config["kind"] != "conv" and steps >= XLA_MIN_STEPS
 
     def training_data():  # called only on a cache miss: loading a model needs no images
@@ -212,9 +216,7 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     flatten = run_config["kind"] == "mlp"
     num_classes, seed = run_config["num_classes"], run_config["seed"]
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
-    num_train = len(data.load_raw(run_config["dataset"])["y_train"])
-    num_train = min(num_train, run_config["train_limit"] or num_train)
-    jit_compile = flatten and epochs * (num_train // batch_size) >= XLA_MIN_STEPS
+    jit_compile = flatten and epochs * (_train_size(run_config) // batch_size) >= XLA_MIN_STEPS
     fixed_latents = np.random.default_rng(seed + 1).standard_normal(
         (40, run_config["latent_dim"])).astype(np.float32)
     fixed_labels = sample_labels(40, num_classes)
