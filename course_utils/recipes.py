@@ -217,8 +217,6 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     num_classes, seed = run_config["num_classes"], run_config["seed"]
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
     jit_compile = flatten and epochs * (_train_size(run_config) // batch_size) >= XLA_MIN_STEPS
-    fixed_latents = np.random.default_rng(seed + 1).standard_normal(
-        (40, run_config["latent_dim"])).astype(np.float32)
     fixed_labels = sample_labels(40, num_classes)
 
     def training_data():
@@ -240,8 +238,8 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         test_images, _ = data.load_images(run_config["dataset"], "test", limit=len(samples))
         return metrics.sample_quality(samples, test_images, requested_labels=labels)
 
-    snapshots = training.SampleSnapshots(
-        lambda model: model.generate_from(fixed_latents, labels=fixed_labels),
+    snapshots = training.SampleSnapshots(  # the same seed, so the same 40 latents each time
+        lambda model: model.sample(40, labels=fixed_labels, seed=seed + 1),
         epochs=range(epochs + 1))
     name = f"{run_config['model']}_{run_config['kind']}_{run_config['dataset']}"
     if num_classes is not None:
@@ -249,7 +247,6 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     return training.load_or_train(
         name, build, config_dict={**run_config, "jit_compile": jit_compile},
         train_data=training_data, epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)
-
 
 
 def ring_gan_config(model: str = "gan", **options) -> dict[str, Any]:
@@ -292,8 +289,6 @@ def ring_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     run_config = run_config or ring_gan_config()
     seed, epochs = run_config["seed"], run_config["epochs"]
     centres = data.ring_centres(run_config["num_modes"], radius=run_config["radius"])
-    fixed_latents = np.random.default_rng(seed + 1).standard_normal(
-        (1000, run_config["latent_dim"])).astype(np.float32)
 
     def training_data():
         points, _ = data.gaussian_ring(run_config["num_points"], num_modes=run_config["num_modes"],
@@ -312,7 +307,7 @@ def ring_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         return metrics.mode_coverage(model.sample(run_config["num_samples"], seed=seed + 2),
                                      centres, std=run_config["std"])
 
-    snapshots = training.SampleSnapshots(lambda model: model.generate_from(fixed_latents),
+    snapshots = training.SampleSnapshots(lambda model: model.sample(1000, seed=seed + 1),
                                          epochs=range(epochs + 1))
     return training.load_or_train(
         f"{run_config['model']}_ring", build, config_dict=run_config, train_data=training_data,
