@@ -300,6 +300,39 @@ def plot_adversarial_history(
         axes[0].figure.suptitle(title)
     return axes[0].figure
 
+def plot_confusion_matrix(
+    true_labels,
+    predicted_labels,
+    *,
+    num_classes: int = 10,
+    xlabel: str = "predicted",
+    ylabel: str = "true",
+    title: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """A confusion matrix as a heat map: row ``i`` holds how the examples of label ``i`` were
+    read, as fractions of that row (so each row sums to 1), with the fractions written in.
+
+    Args:
+        true_labels, predicted_labels: ``(n,)`` integers in ``0..num_classes-1`` (e.g. the
+            labels a conditional GAN was asked for, and what the course classifier read).
+    """
+    matrix = np.zeros((num_classes, num_classes))
+    np.add.at(matrix, (np.asarray(true_labels), np.asarray(predicted_labels)), 1)
+    fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.5 * num_classes + 1.5, 0.5 * num_classes + 1))
+    ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (row, col), value in np.ndenumerate(fractions):
+        if value >= 0.005:
+            text = f"{value:.2f}"
+            ax.text(col, row, "1" if text == "1.00" else text[1:], ha="center", va="center",
+                    fontsize=7, color="white" if value > 0.5 else "black")
+    ax.set(xticks=range(num_classes), yticks=range(num_classes), xlabel=xlabel, ylabel=ylabel,
+           title=title)
+    return ax.figure
+
+
 def animation_html(
     frames,
     *,

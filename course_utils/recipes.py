@@ -162,6 +162,10 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
 #: (full, fast) epochs of the image GANs of chapters 05-07, by architecture.
 GAN_EPOCHS = {"mlp": (10, 1), "conv": (3, 1)}
 
+#: Fixed latents an image GAN's snapshots keep after every epoch (ten of each class for a
+#: conditional model, enough to follow its conditional accuracy over training).
+SNAPSHOT_SIZE = 100
+
 
 def gan_config(model: str = "gan", kind: str = "mlp", *, num_classes: int | None = None,
                **options) -> dict[str, Any]:
@@ -190,6 +194,20 @@ def gan_config(model: str = "gan", kind: str = "mlp", *, num_classes: int | None
     }
 
 
+def cgan_config(conditioning: str = "projection") -> dict[str, Any]:
+    """Chapter 06's conditional GAN: chapter 05's MLP GAN given the label, sampled from an
+    exponential moving average of its generator's weights (decay 0.999) and trained for 12
+    epochs (fast mode: 1).
+
+    Args:
+        conditioning: how the discriminator reads the label, ``"projection"`` or
+            ``"concat"`` (see :data:`~course_utils.models.gans.CONDITIONINGS`).
+    """
+    return dict(gan_config("gan", "mlp", num_classes=10, conditioning=conditioning,
+                           generator_average=0.999),
+                epochs=config.pick(full=12, fast=1))
+
+
 def sample_labels(num_samples: int, num_classes: int | None) -> np.ndarray | None:
     """Labels ``0, 1, ..., num_classes - 1, 0, 1, ...`` for a conditional model's samples
     (every class equally often), or None for an unconditional one."""
@@ -199,8 +217,9 @@ def sample_labels(num_samples: int, num_classes: int | None) -> np.ndarray | Non
 def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     """Load or train an image GAN; its metrics hold the classifier-FID of its samples.
 
-    The run keeps a :class:`~course_utils.training.SampleSnapshots` of 40 fixed latents
-    (four per class for a conditional model) after every epoch.
+    The run keeps a :class:`~course_utils.training.SampleSnapshots` of
+    :data:`SNAPSHOT_SIZE` fixed latents after every epoch (for a conditional model, with
+    the labels ``sample_labels(SNAPSHOT_SIZE, num_classes)``).
 
     Args:
         run_config: a dict like :func:`gan_config`'s (the default: chapter 05's MLP GAN).
@@ -217,7 +236,7 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     num_classes, seed = run_config["num_classes"], run_config["seed"]
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
     jit_compile = flatten and epochs * (_train_size(run_config) // batch_size) >= XLA_MIN_STEPS
-    fixed_labels = sample_labels(40, num_classes)
+    fixed_labels = sample_labels(SNAPSHOT_SIZE, num_classes)
 
     def training_data():
         return data.image_dataset(run_config["dataset"], "train", batch_size=batch_size,
@@ -238,8 +257,8 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         test_images, _ = data.load_images(run_config["dataset"], "test", limit=len(samples))
         return metrics.sample_quality(samples, test_images, requested_labels=labels)
 
-    snapshots = training.SampleSnapshots(  # the same seed, so the same 40 latents each time
-        lambda model: model.sample(40, labels=fixed_labels, seed=seed + 1),
+    snapshots = training.SampleSnapshots(  # the same seed, so the same latents each time
+        lambda model: model.sample(SNAPSHOT_SIZE, labels=fixed_labels, seed=seed + 1),
         epochs=range(epochs + 1))
     name = f"{run_config['model']}_{run_config['kind']}_{run_config['dataset']}"
     if num_classes is not None:
@@ -312,3 +331,69 @@ def ring_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     return training.load_or_train(
         f"{run_config['model']}_ring", build, config_dict=run_config, train_data=training_data,
         epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)
+
+
+def downstream_classifier_config(gan_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Chapter 06's train-on-synthetic, test-on-real (TSTR): the course classifier's
+    architecture (:func:`~course_utils.models.classifier.build_classifier`) trained on
+    10,000 samples of the conditional GAN of ``gan_config`` (1,000 of each digit) or, with
+    ``None``, on as many real training images (1,000 of each digit drawn at random), for 5
+    epochs; fast mode: 2,000 images, 2 epochs.
+    """
+    if gan_config is not None and gan_config["num_classes"] is None:
+        raise ValueError("train-on-synthetic needs a conditional GAN: its samples need labels; "
+                         "set num_classes in the GAN's config")
+    return {
+        "gan": gan_config,
+        "num_images": config.pick(full=10_000, fast=2_000),
+        "epochs": config.pick(full=5, fast=2),
+        "batch_size": 128,
+        "seed": 0,
+    }
+
+
+def downstream_classifier(run_config: dict[str, Any]) -> training.CachedRun:
+    """Load or train a digit classifier on generated or real images; test it on real ones.
+
+    Args:
+        run_config: a dict from :func:`downstream_classifier_config`.
+
+    Returns:
+        The :class:`~course_utils.training.CachedRun`; ``metrics`` holds ``test_accuracy``
+        on the 10,000 real test images (fast mode: the first 2,000) and ``class_accuracy``,
+        the accuracy on each digit's test images.
+    """
+    from course_utils.models.classifier import build_classifier
+
+    num_classes, seed, count = 10, run_config["seed"], run_config["num_images"]
+    test_images, test_labels = data.load_images("mnist", "test",
+                                                limit=config.pick(full=None, fast=2_000))
+
+    def training_images():
+        if run_config["gan"] is None:
+            images, labels = data.load_images("mnist", "train")
+            chosen = data.balanced_subset(labels, per_class=count // num_classes,
+                                          rng=np.random.default_rng(seed))
+            return images[chosen], labels[chosen]
+        labels = sample_labels(count, num_classes)
+        images = gan(run_config["gan"]).model.sample(count, labels=labels, seed=seed + 3)
+        return images.reshape(count, 28, 28, 1), labels.astype(np.int32)
+
+    def evaluate(model):
+        predicted = metrics.class_probabilities(test_images, classifier=model).argmax(axis=1)
+        correct = predicted == test_labels
+        return {"test_accuracy": float(correct.mean()),
+                "class_accuracy": [float(correct[test_labels == c].mean())
+                                   for c in range(num_classes)]}
+
+    def build():
+        config.set_seed(seed)
+        return build_classifier(num_classes=num_classes)
+
+    source = "real" if run_config["gan"] is None else (
+        f"{run_config['gan']['model']}_{run_config['gan']['kind']}")
+    return training.load_or_train(
+        f"digit_classifier_on_{source}", build, config_dict=run_config,
+        train_data=lambda: data.make_dataset(*training_images(),
+                                             batch_size=run_config["batch_size"], seed=seed),
+        epochs=run_config["epochs"], evaluate_fn=evaluate)

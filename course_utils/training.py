@@ -128,7 +128,8 @@ class AdversarialModel(GenerativeModel):
 
     Each training step takes ``critic_steps`` discriminator (critic) steps on the same real
     batch with fresh noise, each followed by ``after_critic_step()`` (a WGAN clips its
-    critic's weights there), then one generator step.
+    critic's weights there), then one generator step, followed by ``after_generator_step()``
+    (a GAN updates its averaged generator there).
     """
 
     loss_names = ("d_loss", "g_loss")
@@ -177,6 +178,9 @@ class AdversarialModel(GenerativeModel):
     def after_critic_step(self) -> None:
         """Called after each discriminator step (nothing by default)."""
 
+    def after_generator_step(self) -> None:
+        """Called after each generator step (nothing by default)."""
+
     def train_step(self, data):
         for _ in range(self.critic_steps):
             d_losses = self.descend(
@@ -187,6 +191,7 @@ class AdversarialModel(GenerativeModel):
         g_losses = self.descend(
             self.generator_losses, data, self.generator_variables, self.optimizer, "g_loss"
         )
+        self.after_generator_step()
         return self.update_trackers({**d_losses, **g_losses})
 
 

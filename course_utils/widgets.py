@@ -13,6 +13,8 @@ import numpy as np
 from course_utils import config, plotting
 
 DecodeFn = Callable[[np.ndarray], np.ndarray]
+#: A conditional generator for the class picker: ``(labels (n,), seed) -> n images``.
+GenerateFn = Callable[[np.ndarray, int], np.ndarray]
 
 
 def _slider_names(names: Sequence[str] | None, count: int) -> list[str]:
@@ -32,12 +34,13 @@ def decode_point(decode_fn: DecodeFn, point: Sequence[float], *,
 
 
 def image_png(image: np.ndarray, *, scale: int = 6) -> bytes:
-    """Encode a ``(side, side)`` image in [0, 1] as PNG bytes, enlarged ``scale`` times."""
+    """Encode a ``(height, width)`` grey image in [0, 1] as PNG bytes, enlarged ``scale``
+    times."""
     from PIL import Image
 
     image = np.asarray(image)
     if image.ndim != 2:
-        raise ValueError(f"expected one (side, side) image, got shape {image.shape}")
+        raise ValueError(f"expected one (height, width) image, got shape {image.shape}")
     pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
     picture = Image.fromarray(pixels, mode="L").resize(
         (image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
@@ -125,3 +128,76 @@ def show_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, floa
         plt.close(figure)
         return
     display(build_latent_explorer(decode_fn, ranges, value_range=value_range, names=names))
+
+
+def class_rows(generate_fn: GenerateFn, num_classes: int, *, num_cols: int = 10,
+               seed: int = 0) -> np.ndarray:
+    """Samples of every class, class by class: ``num_classes * num_cols`` images, the ones of
+    class ``c`` at rows ``c * num_cols`` to ``(c + 1) * num_cols - 1`` (one grid row each).
+
+    Args:
+        generate_fn: ``(labels, seed) -> images``, e.g. a conditional GAN's ``sample``.
+        num_cols: samples per class.
+        seed: passed to ``generate_fn``.
+    """
+    if num_classes < 1 or num_cols < 1:
+        raise ValueError(f"need num_classes >= 1 and num_cols >= 1, got {num_classes}, "
+                         f"{num_cols}")
+    images = np.asarray(generate_fn(np.repeat(np.arange(num_classes), num_cols), seed))
+    if len(images) != num_classes * num_cols:
+        raise ValueError(f"generate_fn returned {len(images)} images for "
+                         f"{num_classes * num_cols} labels")
+    return images
+
+
+def build_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
+                       num_samples: int = 8, value_range: tuple[float, float] = (0.0, 1.0)):
+    """Build (without displaying) a class picker: one button per class, a "new samples"
+    button that draws a new seed, and a row of ``num_samples`` samples of the chosen class.
+
+    Returns:
+        An ``ipywidgets.VBox`` whose ``children`` are the ``ToggleButtons``, the ``Button``
+        and the ``Image`` (a PNG of the row).
+    """
+    import ipywidgets as widgets
+
+    picker = widgets.ToggleButtons(options=list(class_names), description="class")
+    new_samples = widgets.Button(description="new samples")
+    image = widgets.Image(format="png")
+    seed = {"value": 0}
+
+    def redraw(_change=None):
+        labels = np.full(num_samples, picker.index)
+        row = plotting.to_display_images(generate_fn(labels, seed["value"]),
+                                         value_range=value_range)
+        image.value = image_png(np.concatenate(list(row), axis=1), scale=3)
+
+    def draw_new_samples(_button):
+        seed["value"] += 1
+        redraw()
+
+    picker.observe(redraw, names="value")
+    new_samples.on_click(draw_new_samples)
+    redraw()
+    return widgets.VBox([picker, new_samples, image])
+
+
+def show_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
+                      num_samples: int = 8,
+                      value_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Display the class picker, or its static fallback when nobody can press a button: a
+    grid of :func:`class_rows`, ``num_samples`` samples of every class, one class per row."""
+    from IPython.display import display
+
+    if config.is_headless():
+        import matplotlib.pyplot as plt
+
+        rows = class_rows(generate_fn, len(class_names), num_cols=num_samples)
+        figure = plotting.plot_image_grid(
+            rows, num_cols=num_samples, value_range=value_range, row_labels=list(class_names),
+            title="Static view: every class (run the notebook to pick one)")
+        display(figure)
+        plt.close(figure)
+        return
+    display(build_class_picker(generate_fn, class_names, num_samples=num_samples,
+                               value_range=value_range))

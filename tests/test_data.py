@@ -133,6 +133,12 @@ def test_image_dataset_matches_loading_then_batching(fake_mnist, flatten):
     assert only_images.shape == (2, 28, 28, 1) and only_images.max() <= 1.0
 
 
+def test_make_dataset_does_not_autotune():
+    """Autotuning's sleeping thread made ending an epoch wait up to 20 s (see make_dataset)."""
+    dataset = data.make_dataset(np.arange(6, dtype=np.float32), batch_size=2)
+    assert dataset.options().autotune.enabled is False
+
+
 def test_make_dataset_preprocesses_each_gathered_batch():
     x = np.arange(6, dtype=np.uint8)
     batches = data.make_dataset(x, batch_size=4, shuffle=False,

@@ -1,6 +1,8 @@
 """GAN losses, the gradient penalty, clipping, the critic-step schedule, the builders and the
 GAN models, each against an independent computation or a property that a bug would break."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -71,16 +73,19 @@ def test_clip_weights_bounds_every_variable():
         np.testing.assert_allclose(variable.numpy(), np.clip(original, -0.01, 0.01))
 
 
-@pytest.mark.parametrize("conditional", [False, True])
-def test_builders_shapes(conditional):
+@pytest.mark.parametrize("conditional, conditioning",
+                         [(False, "concat"), (True, "concat"), (True, "projection")])
+def test_builders_shapes(conditional, conditioning):
     num_classes = 10 if conditional else None
     z = np.zeros((3, 5), np.float32)
     labels = np.array([0, 4, 9], np.int32)
     for generator, discriminator in [
         (gans.build_mlp_generator(5, num_classes=num_classes, hidden_units=(8,)),
-         gans.build_mlp_discriminator(784, num_classes=num_classes, hidden_units=(8,))),
+         gans.build_mlp_discriminator(784, num_classes=num_classes, hidden_units=(8,),
+                                      conditioning=conditioning)),
         (gans.build_conv_generator(5, filters=(4, 2), num_classes=num_classes),
-         gans.build_conv_discriminator(filters=(2, 4), num_classes=num_classes)),
+         gans.build_conv_discriminator(filters=(2, 4), num_classes=num_classes,
+                                       conditioning=conditioning)),
     ]:
         images = generator([z, labels] if conditional else z)
         assert images.shape[0] == 3 and int(np.prod(images.shape[1:])) == 784
@@ -96,6 +101,29 @@ def test_a_conditional_discriminator_reads_the_label():
     first = discriminator([images, np.array([0, 0], np.int32)]).numpy()
     second = discriminator([images, np.array([3, 7], np.int32)]).numpy()
     assert not np.allclose(first, second)
+
+
+def test_projection_discriminator_adds_the_label_embedding_times_the_features():
+    keras.utils.set_random_seed(3)
+    discriminator = gans.build_mlp_discriminator(6, hidden_units=(4,), num_classes=3,
+                                                 conditioning="projection")
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    labels = np.array([0, 1, 2, 2, 1], np.int32)
+    for layer in ("discriminator_out", "discriminator_label_embedding"):  # away from zero
+        weights = discriminator.get_layer(layer).get_weights()
+        discriminator.get_layer(layer).set_weights([w + rng.standard_normal(w.shape)
+                                                    for w in weights])
+    hidden_w, hidden_b = discriminator.get_layer("discriminator_1").get_weights()
+    out_w, out_b = discriminator.get_layer("discriminator_out").get_weights()
+    (embedding,) = discriminator.get_layer("discriminator_label_embedding").get_weights()
+    pre = x @ hidden_w + hidden_b
+    features = np.where(pre > 0, pre, 0.2 * pre)  # LeakyReLU(0.2)
+    expected = features @ out_w + out_b + np.sum(embedding[labels] * features, axis=1,
+                                                 keepdims=True)
+    np.testing.assert_allclose(discriminator([x, labels]).numpy(), expected, rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="conditioning"):
+        gans.build_mlp_discriminator(6, num_classes=3, conditioning="auxiliary")
 
 
 def _small_model(model_class, critic_steps, **options):
@@ -154,6 +182,38 @@ def test_sample_maps_the_data_range_and_checks_labels():
                  generator_loss="hinge")
 
 
+def test_generator_average_is_an_exponential_moving_average(tmp_path):
+    model = _small_model(gans.GAN, 1, generator_average=0.9)
+    generator_weights = [model.generator.get_weights()]
+    averages = [model.average_generator.get_weights()]
+    batch = np.ones((8, 1), np.float32)
+    for _ in range(2):
+        model.train_on_batch(batch)
+        generator_weights.append(model.generator.get_weights())
+        averages.append(model.average_generator.get_weights())
+    for start, after in zip(generator_weights[0], averages[0], strict=True):
+        np.testing.assert_array_equal(start, after)  # the average starts as a copy
+    for step in (1, 2):
+        for previous, current, average in zip(averages[step - 1], generator_weights[step],
+                                              averages[step], strict=True):
+            np.testing.assert_allclose(average, 0.9 * previous + 0.1 * current, rtol=1e-5,
+                                       atol=1e-7)
+    z = np.zeros((1, 2), np.float32)
+    np.testing.assert_allclose(model.generate_from(z, averaged=False),
+                               model.generator.predict(z, verbose=0), rtol=1e-6)
+    assert not np.allclose(model.generate_from(z), model.generate_from(z, averaged=False))
+    np.testing.assert_allclose(model.generate_from(z),
+                               model.average_generator.predict(z, verbose=0), rtol=1e-6)
+    model.save_weights(tmp_path / "gan.weights.h5")
+    reloaded = _small_model(gans.GAN, 1, generator_average=0.9)
+    reloaded.load_weights(tmp_path / "gan.weights.h5")
+    for saved, loaded in zip(averages[-1], reloaded.average_generator.get_weights(),
+                             strict=True):
+        np.testing.assert_array_equal(saved, loaded)
+    with pytest.raises(ValueError, match="generator_average"):
+        _small_model(gans.GAN, 1, generator_average=1.0)
+
+
 def test_gaussian_ring_and_mode_coverage():
     centres = data.ring_centres(8, radius=2.0)
     assert np.allclose(np.linalg.norm(centres, axis=1), 2.0) and np.allclose(centres[0], [2, 0])
@@ -202,3 +262,23 @@ def test_ring_recipe_trains_caches_and_measures(isolated_cache):
     np.testing.assert_array_equal(again.snapshots()[2], run.snapshots()[2])
     assert recipes.sample_labels(5, 3).tolist() == [0, 1, 2, 0, 1]
     assert recipes.sample_labels(5, None) is None
+
+
+@pytest.mark.skipif(not os.environ.get("COURSE_DATA_DIR"), reason="needs COURSE_DATA_DIR")
+def test_downstream_classifiers_train_on_generated_or_real_digits(isolated_cache):
+    from course_utils import recipes
+
+    cgan = dict(recipes.gan_config("gan", "mlp", num_classes=10), train_limit=256,
+                num_samples=100)
+    runs = {}
+    for source, gan_config in [("generated", cgan), ("real", None)]:
+        run_config = dict(recipes.downstream_classifier_config(gan_config), num_images=1000)
+        runs[source] = recipes.downstream_classifier(run_config)
+        assert set(runs[source].metrics) == {"test_accuracy", "class_accuracy"}
+        assert len(runs[source].metrics["class_accuracy"]) == 10
+        again = recipes.downstream_classifier(run_config)
+        assert again.from_cache and again.metrics == runs[source].metrics
+    assert runs["real"].metrics["test_accuracy"] > 0.5  # chance is 0.1
+    assert runs["generated"].metrics["test_accuracy"] < runs["real"].metrics["test_accuracy"]
+    with pytest.raises(ValueError, match="conditional GAN"):
+        recipes.downstream_classifier_config(recipes.gan_config("gan", "mlp"))

@@ -71,6 +71,18 @@ def test_snapshot_rows_follow_the_requested_epochs():
     plt.close("all")
 
 
+def test_confusion_matrix_rows_are_fractions_of_each_true_label():
+    true = np.array([0, 0, 0, 0, 1, 1, 2] + [3] * 1000)
+    predicted = np.array([0, 0, 0, 1, 1, 1, 0] + [3] * 999 + [0])
+    figure = plotting.plot_confusion_matrix(true, predicted, num_classes=4)
+    shown = figure.axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown, [[0.75, 0.25, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0],
+                                       [0.001, 0, 0, 0.999]])
+    texts = sorted(text.get_text() for text in figure.axes[0].texts)
+    assert texts == [".25", ".75", "1", "1", "1"]  # 0.999 shows as 1; 0.001 is left blank
+    plt.close("all")
+
+
 def test_error_messages_of_plots():
     with pytest.raises(ValueError, match="history has no"):
         plotting.plot_loss_curves({"loss": [1]}, keys=["kl_loss"])
@@ -116,6 +128,45 @@ def test_headless_explorer_shows_the_static_fallback(capsys, monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     widgets.show_latent_explorer(decode_sum, [(-1, 1), (-1, 1)])
     assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
+
+
+def generate_by_label(labels, seed):
+    """A stand-in conditional generator: image brightness (label + seed) / 20, constant."""
+    value = (np.asarray(labels) + seed) / 20.0
+    return np.repeat(value[:, None], 784, axis=1).astype(np.float32)
+
+
+def test_class_rows_hold_one_class_per_row():
+    rows = widgets.class_rows(generate_by_label, 3, num_cols=4, seed=1)
+    assert rows.shape == (12, 784)
+    np.testing.assert_allclose(rows[:, 0], (np.repeat([0, 1, 2], 4) + 1) / 20)
+    with pytest.raises(ValueError, match="returned 1 images for 6 labels"):
+        widgets.class_rows(lambda labels, seed: np.zeros((1, 784)), 3, num_cols=2)
+
+
+def test_picking_a_class_and_new_samples_redraw_the_row():
+    picker = widgets.build_class_picker(generate_by_label, ["a", "b", "c"], num_samples=5)
+    buttons, new_samples, image = picker.children
+
+    def shown():
+        pixels = np.asarray(Image.open(io.BytesIO(image.value)))
+        assert pixels.shape == (28 * 3, 28 * 5 * 3)  # one row of five samples, enlarged 3x
+        return pixels[0, 0]
+
+    assert shown() == 0
+    buttons.value = "c"
+    assert shown() == round(255 * 2 / 20)
+    new_samples.click()  # seed 0 -> 1
+    assert shown() == round(255 * 3 / 20)
+
+
+def test_headless_class_picker_shows_every_class(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    widgets.show_class_picker(generate_by_label, ["a", "b", "c"], num_samples=4)
+    assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
+    labels = [tick.get_text() for tick in shown[0].axes[0].get_yticklabels()]
+    assert labels == ["a", "b", "c"]
 
 
 def test_record_prints_and_writes_only_under_the_runner(tmp_path, monkeypatch, capsys):

@@ -9,8 +9,9 @@ cross-entropy (minimax or non-saturating generator loss), the WGAN's critic loss
 clipping, and WGAN-GP's gradient penalty instead of clipping.
 
 A conditional model (``num_classes`` set) trains on ``(images, labels)`` batches; both of its
-networks take ``[inputs, labels]`` with integer labels ``(batch,)``, and each label is fed as a
-one-hot vector (seed 001's CGAN).
+networks take ``[inputs, labels]`` with integer labels ``(batch,)``. The generator joins the
+one-hot label to ``z`` (seed 001's CGAN); the discriminator joins it to its input too, or
+projects its features onto a learned embedding of the label (:data:`CONDITIONINGS`).
 """
 
 from __future__ import annotations
@@ -25,20 +26,44 @@ from course_utils.training import AdversarialModel
 
 ops = keras.ops
 GENERATOR_LOSSES = ("non_saturating", "minimax")
+#: How a conditional discriminator reads the label: ``"concat"``, joined to its input as
+#: a one-hot vector (seed 001's CGAN, Mirza & Osindero, 2014), or ``"projection"``, an
+#: inner product with its last features (Miyato & Koyama, 2018).
+CONDITIONINGS = ("concat", "projection")
 
 
-def _inputs(shape: tuple[int, ...], num_classes: int | None, name: str):
-    """Keras inputs ``x`` (and integer ``labels`` when conditional), and ``x`` with the one-hot
-    label concatenated on the last axis when the input is a vector."""
+def _inputs(shape: tuple[int, ...], num_classes: int | None, name: str, *,
+            join_label: bool = True):
+    """Keras inputs ``[x]`` (``[x, labels]`` with integer labels when conditional), ``x``
+    itself or, for a vector input and ``join_label``, ``x`` with the one-hot label
+    concatenated on the last axis, and the one-hot label (or None)."""
     x = keras.Input(shape, name=f"{name}_input")
     if num_classes is None:
         return [x], x, None
     labels = keras.Input((), dtype="int32", name=f"{name}_labels")
     one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot",
                                             name=f"{name}_one_hot")(labels)
-    joined = keras.layers.Concatenate(name=f"{name}_joined")([x, one_hot]) if len(shape) == 1 \
-        else x
+    joined = keras.layers.Concatenate(name=f"{name}_joined")([x, one_hot]) \
+        if len(shape) == 1 and join_label else x
     return [x, labels], joined, one_hot
+
+
+def _score(features, inputs: list, conditioning: str, num_classes: int | None, name: str):
+    """A discriminator's output ``(batch, 1)`` from its last ``(batch, units)`` features: a
+    linear layer and, for ``conditioning="projection"`` (Miyato & Koyama, 2018), plus the
+    inner product of the features with a learned embedding of the label, ``e_y . h(x)``."""
+    score = keras.layers.Dense(1, name=f"{name}_out")(features)
+    if conditioning != "projection" or num_classes is None:
+        return score
+    embedded = keras.layers.Embedding(num_classes, features.shape[-1],
+                                      name=f"{name}_label_embedding")(inputs[1])
+    projection = keras.layers.Dot(axes=1, name=f"{name}_projection")([embedded, features])
+    return keras.layers.Add(name=f"{name}_score")([score, projection])
+
+
+def _check_conditioning(conditioning: str) -> None:
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
 
 
 def _model(inputs: list, outputs, name: str) -> keras.Model:
@@ -63,16 +88,17 @@ def build_mlp_generator(latent_dim: int, output_dim: int = 784, *,
 
 
 def build_mlp_discriminator(input_dim: int = 784, *, hidden_units: Sequence[int] = (512, 256),
-                            num_classes: int | None = None,
+                            num_classes: int | None = None, conditioning: str = "concat",
                             name: str = "discriminator") -> keras.Model:
     """A dense discriminator (or critic) ``(batch, input_dim)`` -> ``(batch, 1)`` logits
-    (or critic scores): LeakyReLU(0.2) hidden layers, a linear output, no normalization."""
-    inputs, x, _ = _inputs((input_dim,), num_classes, name)
+    (or critic scores): LeakyReLU(0.2) hidden layers, a linear output, no normalization.
+    A conditional one reads the label as :data:`CONDITIONINGS` says."""
+    _check_conditioning(conditioning)
+    inputs, x, _ = _inputs((input_dim,), num_classes, name, join_label=conditioning == "concat")
     for index, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, name=f"{name}_{index}")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
-    outputs = keras.layers.Dense(1, name=f"{name}_out")(x)
-    return _model(inputs, outputs, name)
+    return _model(inputs, _score(x, inputs, conditioning, num_classes, name), name)
 
 
 def build_conv_generator(latent_dim: int, *, filters: Sequence[int] = (64, 32),
@@ -100,16 +126,18 @@ def build_conv_generator(latent_dim: int, *, filters: Sequence[int] = (64, 32),
 
 
 def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: int | None = None,
+                             conditioning: str = "concat",
                              name: str = "discriminator") -> keras.Model:
     """A DCGAN discriminator (or critic) ``(batch, 28, 28, 1)`` -> ``(batch, 1)`` logits.
 
     Two stride-2 4x4 convolutions with LeakyReLU(0.2) (28 -> 14 -> 7), then a linear output.
     No batch normalization, so it also serves as a WGAN-GP critic, whose penalty needs each
-    score to depend on its own input only. A conditional one reads the one-hot label as ten
-    extra constant channels.
+    score to depend on its own input only. A conditional one reads the label as
+    :data:`CONDITIONINGS` says; ``"concat"`` joins the one-hot label as ten constant channels.
     """
+    _check_conditioning(conditioning)
     inputs, x, one_hot = _inputs((28, 28, 1), num_classes, name)
-    if one_hot is not None:
+    if one_hot is not None and conditioning == "concat":
         label_maps = keras.layers.RepeatVector(28 * 28)(one_hot)  # (batch, 784, classes)
         label_maps = keras.layers.Reshape((28, 28, num_classes))(label_maps)
         x = keras.layers.Concatenate(name=f"{name}_joined")([x, label_maps])
@@ -117,8 +145,7 @@ def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: 
         x = keras.layers.Conv2D(count, 4, strides=2, padding="same", name=f"{name}_conv_{index}")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(1, name=f"{name}_out")(x)
-    return _model(inputs, outputs, name)
+    return _model(inputs, _score(x, inputs, conditioning, num_classes, name), name)
 
 
 class GAN(AdversarialModel):
@@ -135,6 +162,11 @@ class GAN(AdversarialModel):
         data_range: the range of the training data, e.g. ``(-1, 1)`` for ``tanh`` images;
             :meth:`sample` maps it back to [0, 1]. ``None`` leaves samples as generated.
         critic_steps: discriminator steps per generator step.
+        generator_average: keep a second copy of the generator whose weights are an
+            exponential moving average of the trained ones, ``a <- d * a + (1 - d) * w``
+            after every generator step with this decay ``d`` (e.g. 0.999, an average over
+            about the last 1,000 steps; Yazıcı et al., 2019); :meth:`sample` and
+            :meth:`generate_from` then use the average. ``None``: no average.
         seed: seeds the latent draws during training.
 
     Losses reported each step: ``d_loss``, ``g_loss``, and ``real_score`` / ``fake_score``,
@@ -146,12 +178,15 @@ class GAN(AdversarialModel):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *, latent_dim: int,
                  generator_loss: str = "non_saturating", num_classes: int | None = None,
                  data_range: tuple[float, float] | None = (-1.0, 1.0), critic_steps: int = 1,
-                 seed: int = 0, **kwargs):
+                 generator_average: float | None = None, seed: int = 0, **kwargs):
         if generator_loss not in GENERATOR_LOSSES:
             raise ValueError(f"generator_loss must be one of {GENERATOR_LOSSES}, "
                              f"got {generator_loss!r}")
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+        if generator_average is not None and not 0.0 < generator_average < 1.0:
+            raise ValueError(f"generator_average must be a decay in (0, 1) or None, got "
+                             f"{generator_average}")
         super().__init__(critic_steps=critic_steps, **kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -160,6 +195,12 @@ class GAN(AdversarialModel):
         self.num_classes = num_classes
         self.data_range = data_range
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.generator_average = generator_average
+        self.average_generator = None
+        if generator_average is not None:
+            self.average_generator = keras.models.clone_model(generator)
+            self.average_generator.set_weights(generator.get_weights())
+            self.average_generator.trainable = False
 
     # --- the two networks, with or without labels -------------------------------------------
     def split_batch(self, batch):
@@ -183,6 +224,14 @@ class GAN(AdversarialModel):
 
     def call(self, z, training=False):
         return self.generate(z, training=training)
+
+    def after_generator_step(self):
+        if self.average_generator is None:
+            return
+        decay = self.generator_average
+        for average, current in zip(self.average_generator.weights, self.generator.weights,
+                                    strict=True):
+            average.assign(decay * average + (1.0 - decay) * current)
 
     # --- the objectives: what the GAN variants change -----------------------------------------
     def discriminator_objective(self, real_scores, fake_scores):
@@ -219,21 +268,25 @@ class GAN(AdversarialModel):
         return {"g_loss": self.generator_objective(self.score(fake, labels, training=training))}
 
     # --- using a trained model ------------------------------------------------------------------
-    def sample(self, num_samples: int, *, labels=None, seed: int = 0,
+    def sample(self, num_samples: int, *, labels=None, seed: int = 0, averaged: bool = True,
                batch_size: int = 1000) -> np.ndarray:
         """Generate ``num_samples`` examples from fresh latents drawn with ``seed``.
 
         Args:
             labels: ``(num_samples,)`` integer labels, required by a conditional model.
+            averaged: use the averaged generator when there is one (see
+                ``generator_average``); ``False`` uses the trained weights themselves.
 
         Returns:
             ``(num_samples, ...)`` NumPy array: images in [0, 1] when ``data_range`` is set,
             otherwise the generator's raw outputs.
         """
         z = np.random.default_rng(seed).standard_normal((num_samples, self.latent_dim))
-        return self.generate_from(z.astype(np.float32), labels=labels, batch_size=batch_size)
+        return self.generate_from(z.astype(np.float32), labels=labels, averaged=averaged,
+                                  batch_size=batch_size)
 
-    def generate_from(self, latents, *, labels=None, batch_size: int = 1000) -> np.ndarray:
+    def generate_from(self, latents, *, labels=None, averaged: bool = True,
+                      batch_size: int = 1000) -> np.ndarray:
         """Like :meth:`sample`, from given latents ``(n, latent_dim)`` (e.g. fixed ones, or
         an interpolation)."""
         from course_utils.models import apply_in_batches
@@ -242,7 +295,10 @@ class GAN(AdversarialModel):
             raise ValueError("pass labels exactly when the model is conditional "
                              f"(num_classes={self.num_classes})")
         inputs = latents if labels is None else (latents, np.asarray(labels, np.int32))
-        outputs = apply_in_batches(self.generator, inputs, batch_size=batch_size)
+        generator = self.generator
+        if averaged and self.average_generator is not None:
+            generator = self.average_generator
+        outputs = apply_in_batches(generator, inputs, batch_size=batch_size)
         if self.data_range is None:
             return outputs
         low, high = self.data_range
@@ -319,23 +375,25 @@ def clip_weights(variables, clip_value: float) -> None:
         variable.assign(ops.clip(variable, -clip_value, clip_value))
 
 
-def _mlp_networks(latent_dim: int, num_classes: int | None):
+def _mlp_networks(latent_dim: int, num_classes: int | None, conditioning: str):
     return (build_mlp_generator(latent_dim, num_classes=num_classes),
-            build_mlp_discriminator(num_classes=num_classes))
+            build_mlp_discriminator(num_classes=num_classes, conditioning=conditioning))
 
 
-def _conv_networks(latent_dim: int, num_classes: int | None):
+def _conv_networks(latent_dim: int, num_classes: int | None, conditioning: str):
     return (build_conv_generator(latent_dim, num_classes=num_classes),
-            build_conv_discriminator(num_classes=num_classes))
+            build_conv_discriminator(num_classes=num_classes, conditioning=conditioning))
 
 
-def _point_networks(latent_dim: int, num_classes: int | None):
+def _point_networks(latent_dim: int, num_classes: int | None, conditioning: str):
     return (build_mlp_generator(latent_dim, 2, hidden_units=(128, 128), output_activation=None,
                                 num_classes=num_classes),
-            build_mlp_discriminator(2, hidden_units=(128, 128), num_classes=num_classes))
+            build_mlp_discriminator(2, hidden_units=(128, 128), num_classes=num_classes,
+                                    conditioning=conditioning))
 
 
-#: How each architecture builds its two networks, ``(latent_dim, num_classes) -> (G, D)``:
+#: How each architecture builds its two networks,
+#: ``(latent_dim, num_classes, conditioning) -> (G, D)``:
 #: ``"mlp"`` and ``"conv"`` for 28x28 images in [-1, 1] (flat or ``(28, 28, 1)``),
 #: ``"points"`` for points in the plane (unbounded, two hidden layers of 128).
 ARCHITECTURES = {"mlp": _mlp_networks, "conv": _conv_networks, "points": _point_networks}
@@ -360,8 +418,8 @@ def _optimizer(settings: dict):
 
 
 def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
-              num_classes: int | None = None, seed: int = 0, steps_per_execution: int = 32,
-              jit_compile: bool = False, **options) -> GAN:
+              num_classes: int | None = None, conditioning: str = "concat", seed: int = 0,
+              steps_per_execution: int = 32, jit_compile: bool = False, **options) -> GAN:
     """Build and compile a GAN, WGAN or WGAN-GP.
 
     Args:
@@ -369,6 +427,7 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
         kind: a key of :data:`ARCHITECTURES`: ``"mlp"`` (flat ``(batch, 784)`` images in
             [-1, 1]), ``"conv"`` (``(batch, 28, 28, 1)`` images) or ``"points"`` (``(batch, 2)``).
         latent_dim, num_classes, seed: see :class:`GAN`.
+        conditioning: how a conditional discriminator reads the label (:data:`CONDITIONINGS`).
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
         jit_compile: compile the training step with XLA (faster for dense networks on CPUs).
@@ -382,7 +441,7 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
     overrides = {key: options.pop(key) for key in ("learning_rate", "beta_1", "beta_2",
                                                    "critic_steps") if key in options}
     settings = {**TRAINING_DEFAULTS[model], **overrides}
-    generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes)
+    generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes, conditioning)
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim, num_classes=num_classes,
                         critic_steps=settings["critic_steps"], seed=seed, name=f"{kind}_{model}",
                         data_range=None if kind == "points" else (-1.0, 1.0), **options)
