@@ -22,6 +22,7 @@ _SUBMODULES = (
     "recipes",
     "report",
     "runner",
+    "tabular",
     "training",
     "widgets",
 )

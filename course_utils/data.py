@@ -408,3 +408,37 @@ def gaussian_ring(num_samples: int, *, num_modes: int = 8, radius: float = 2.0,
     modes = rng.integers(num_modes, size=num_samples).astype(np.int32)
     points = ring_centres(num_modes, radius=radius)[modes] + rng.normal(0, std, (num_samples, 2))
     return points.astype(np.float32), modes
+
+
+#: Palmer penguins' columns as chapter 07 models them: four categories (the year has only
+#: three values, 2007-2009) and four measurements.
+PENGUIN_CATEGORICAL = ("species", "island", "sex", "year")
+PENGUIN_CONTINUOUS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+
+
+def load_penguins(*, clean: bool = True):
+    """The Palmer penguins table (Gorman, Williams & Fraser, 2014; CC0), from the
+    ``palmerpenguins`` package, which ships it: 344 penguins of three species on three
+    islands, with four body measurements, sex and year.
+
+    Args:
+        clean: handle the missing values as chapter 07 does: drop the 2 rows that have no
+            measurement at all (only species, island and year are known), and give the 9
+            other rows whose sex was not recorded the category ``"unknown"``; the year
+            becomes a category (text). ``False`` returns the table as shipped.
+
+    Returns:
+        A pandas data frame: 342 rows when cleaned, 344 otherwise.
+    """
+    try:
+        from palmerpenguins import load_penguins as load_shipped
+    except ImportError as error:
+        raise DataError("the Palmer penguins data come with the 'palmerpenguins' package; "
+                        "install the course's pinned dependencies (make test, or "
+                        "pip install -e .)") from error
+    frame = load_shipped()
+    if not clean:
+        return frame
+    frame = frame.dropna(subset=list(PENGUIN_CONTINUOUS), how="all")
+    frame = frame.assign(sex=frame["sex"].fillna("unknown"), year=frame["year"].astype(str))
+    return frame.reset_index(drop=True)

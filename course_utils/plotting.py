@@ -8,6 +8,7 @@ Images may come in any of the course's layouts: ``(n, 784)``, ``(n, 28, 28)`` or
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -331,6 +332,74 @@ def plot_confusion_matrix(
     ax.set(xticks=range(num_classes), yticks=range(num_classes), xlabel=xlabel, ylabel=ylabel,
            title=title)
     return ax.figure
+
+
+def plot_table_marginals(
+    tables: Mapping[str, Any],
+    encoder,
+    *,
+    num_cols: int = 4,
+    bins: int = 15,
+) -> plt.Figure:
+    """Each column's distribution in several tables, one panel per column: grouped bars of
+    the category fractions for a categorical column, step histograms (densities, shared
+    bins) for a continuous one.
+
+    Args:
+        tables: name -> pandas data frame with the encoder's columns (e.g. held-out,
+            WGAN-GP, GAN).
+        encoder: a :class:`~course_utils.tabular.TableEncoder` (which columns are which).
+    """
+    columns = encoder.columns
+    num_rows = -(-len(columns) // num_cols)
+    figure, axes = plt.subplots(num_rows, num_cols, figsize=(3.2 * num_cols, 2.6 * num_rows),
+                                squeeze=False)
+    width = 0.8 / len(tables)
+    for ax, column in zip(axes.flat, columns, strict=False):
+        if column in encoder.categories:
+            values = encoder.categories[column]
+            for index, (name, table) in enumerate(tables.items()):
+                counts = table[column].astype(str).value_counts(normalize=True)
+                ax.bar(np.arange(len(values)) + (index - (len(tables) - 1) / 2) * width,
+                       [counts.get(value, 0.0) for value in values], width=width, label=name)
+            ax.set_xticks(range(len(values)), values, fontsize=8)
+            ax.set_ylabel("fraction")
+        else:
+            edges = np.histogram_bin_edges(np.concatenate(
+                [np.asarray(table[column], np.float64) for table in tables.values()]), bins)
+            for name, table in tables.items():
+                ax.hist(table[column], bins=edges, density=True, histtype="step",
+                        linewidth=1.5, label=name)
+            ax.set_yticks([])
+        ax.set_title(column, fontsize=10)
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(tables), frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
+    return figure
+
+
+def plot_correlation_matrices(
+    matrices: Mapping[str, np.ndarray],
+    names: Sequence[str],
+) -> plt.Figure:
+    """Correlation matrices side by side on one colour scale, -1 (blue) to 1 (red).
+
+    Args:
+        matrices: title -> ``(k, k)`` correlation matrix.
+        names: the ``k`` column names, written along each matrix's left edge.
+    """
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 4.6),
+                                squeeze=False)
+    for index, (ax, (title, matrix)) in enumerate(zip(axes.flat, matrices.items(),
+                                                      strict=True)):
+        image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+        ax.set_xticks([])
+        ax.set_yticks(range(len(names)), names if index == 0 else [], fontsize=7)
+        ax.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=list(axes.flat), shrink=0.7)
+    return figure
 
 
 def animation_html(

@@ -77,10 +77,22 @@ def digit_autoencoder(run_config: dict[str, Any] | None = None) -> training.Cach
 #: (full, fast) epochs per architecture, sized to chapter 03's budgets (10 min and 60 s).
 VAE_EPOCHS = {"dense": (40, 6), "small_dense": (3, 3), "conv": (2, 2)}
 
-#: Dense models are compiled with XLA when they train for at least this many steps: XLA's
-#: fused kernels save about a quarter of each step on 2 CPU cores, but compiling takes ~10 s.
-#: (Convolutions are left alone: XLA made them slower on CPUs; see ``GenerativeModel``.)
-XLA_MIN_STEPS = 2000
+#: Dense models are compiled with XLA when they make at least this many optimizer updates (a
+#: GAN's training step makes ``critic_steps + 1``): XLA's fused kernels save about a quarter
+#: of each update on 2 CPU cores, but compiling takes ~10 s. (Convolutions are left alone:
+#: XLA made them slower on CPUs; see ``GenerativeModel``.)
+XLA_MIN_UPDATES = 2000
+
+
+def _use_xla(updates: int, critic_steps: int = 1) -> bool:
+    """Whether a dense model making ``updates`` optimizer updates is worth compiling with XLA.
+
+    Not a model with several critic steps per training step (the WGANs): its compiled step
+    holds every critic step, and for WGAN-GP each one's second backward pass. Measured on
+    chapter 07's WGAN-GP: XLA took 8 s and 250 MB more per model (memory that stays with the
+    process) for 0.07 s per step against 0.08 s without it.
+    """
+    return critic_steps == 1 and updates >= XLA_MIN_UPDATES
 
 
 def _train_size(run_config: dict[str, Any]) -> int:
@@ -128,7 +140,7 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
                                       limit=run_config["test_limit"])
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
     steps = epochs * -(-_train_size(run_config) // batch_size)
-    jit_compile = run_config["kind"] != "conv" and steps >= XLA_MIN_STEPS
+    jit_compile = run_config["kind"] != "conv" and _use_xla(steps)
 
     def training_data():  # called only on a cache miss: loading a model needs no images
         return data.image_dataset(run_config["dataset"], "train", batch_size=batch_size,
@@ -190,6 +202,7 @@ def gan_config(model: str = "gan", kind: str = "mlp", *, num_classes: int | None
         "epochs": config.pick(full=GAN_EPOCHS[kind][0], fast=GAN_EPOCHS[kind][1]),
         "train_limit": config.pick(full=None, fast=6000),
         "num_samples": config.pick(full=10_000, fast=2_000),
+        "measure_every": None,
         "seed": 0,
     }
 
@@ -229,13 +242,16 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         ``classifier_score``, ``class_fractions`` (the classifier's reading of the samples,
         10 fractions) and, for a conditional model, ``conditional_accuracy``.
     """
-    from course_utils.models.gans import build_gan
+    from course_utils.models.gans import TRAINING_DEFAULTS, build_gan
 
     run_config = run_config or gan_config()
     flatten = run_config["kind"] == "mlp"
     num_classes, seed = run_config["num_classes"], run_config["seed"]
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
-    jit_compile = flatten and epochs * (_train_size(run_config) // batch_size) >= XLA_MIN_STEPS
+    critic_steps = run_config["options"].get(
+        "critic_steps", TRAINING_DEFAULTS[run_config["model"]]["critic_steps"])
+    updates = epochs * (_train_size(run_config) // batch_size) * (critic_steps + 1)
+    jit_compile = flatten and _use_xla(updates, critic_steps)
     fixed_labels = sample_labels(SNAPSHOT_SIZE, num_classes)
 
     def training_data():
@@ -257,15 +273,61 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         test_images, _ = data.load_images(run_config["dataset"], "test", limit=len(samples))
         return metrics.sample_quality(samples, test_images, requested_labels=labels)
 
-    snapshots = training.SampleSnapshots(  # the same seed, so the same latents each time
+    callbacks = [training.SampleSnapshots(  # the same seed, so the same latents each time
         lambda model: model.sample(SNAPSHOT_SIZE, labels=fixed_labels, seed=seed + 1),
-        epochs=range(epochs + 1))
+        epochs=range(epochs + 1))]
+    if run_config["measure_every"]:
+        callbacks.append(training.PeriodicMeasurements(
+            _quality_and_critic_gap(run_config), every_steps=run_config["measure_every"]))
     name = f"{run_config['model']}_{run_config['kind']}_{run_config['dataset']}"
     if num_classes is not None:
         name = f"conditional_{name}"
     return training.load_or_train(
         name, build, config_dict={**run_config, "jit_compile": jit_compile},
-        train_data=training_data, epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)
+        train_data=training_data, epochs=epochs, callbacks=callbacks, evaluate_fn=evaluate)
+
+
+def _quality_and_critic_gap(run_config: dict[str, Any]):
+    """``measure(model)`` for :class:`~course_utils.training.PeriodicMeasurements`: the
+    classifier-FID of ``measured_samples`` samples from fixed latents against as many test
+    images (``fid``), and the critic's (or discriminator's) score gap between those test
+    images and the samples (``score_gap``; a WGAN critic's Wasserstein estimate). A
+    conditional model generates with the test images' labels, so both sets are scored
+    with the same labels."""
+    count, flatten = run_config["measured_samples"], run_config["kind"] == "mlp"
+    real, real_labels = data.load_images(run_config["dataset"], "test", limit=count,
+                                         flatten=flatten)
+    labels = None if run_config["num_classes"] is None else real_labels
+    latents = np.random.default_rng(run_config["seed"] + 4).standard_normal(
+        (len(real), run_config["latent_dim"])).astype(np.float32)
+
+    def measure(model) -> dict[str, float]:
+        fake = model.generate_from(latents, labels=labels, averaged=False)
+        low, high = model.data_range
+        gap = model.score_gap(low + (high - low) * real, low + (high - low) * fake, labels)
+        return {"fid": metrics.classifier_fid(fake, real), "score_gap": gap}
+
+    return measure
+
+
+def wgan_config(model: str = "wgan_gp", *, num_classes: int | None = None) -> dict[str, Any]:
+    """Chapter 07's image WGANs: chapter 05's MLP networks (a conditional critic reads the
+    label by projection), the paper's optimizers and 5 critic steps per generator step
+    (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`), 2 epochs: 936 generator and
+    4,680 critic steps (fast mode: 2 epochs of 2,000 images, 30 generator steps). FID and the
+    critic's estimate are measured on 2,000 samples every 48 generator steps (fast mode: 200
+    samples every 8 steps); the final FID on 10,000 samples (fast mode: 1,000).
+
+    Args:
+        model: ``"wgan"`` (weight clipping) or ``"wgan_gp"`` (gradient penalty).
+        num_classes: 10 for the conditional WGAN-GP (seed 001's WGAN + CGAN).
+    """
+    options = {} if num_classes is None else {"conditioning": "projection"}
+    return dict(gan_config(model, "mlp", num_classes=num_classes, **options),
+                epochs=2, train_limit=config.pick(full=None, fast=2000),
+                num_samples=config.pick(full=10_000, fast=1_000),
+                measure_every=config.pick(full=48, fast=8),
+                measured_samples=config.pick(full=2000, fast=200))
 
 
 def ring_gan_config(model: str = "gan", **options) -> dict[str, Any]:
@@ -331,6 +393,112 @@ def ring_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     return training.load_or_train(
         f"{run_config['model']}_ring", build, config_dict=run_config, train_data=training_data,
         epochs=epochs, callbacks=[snapshots], evaluate_fn=evaluate)
+
+
+def penguin_tables(*, held_out_fraction: float = 1 / 3, seed: int = 0):
+    """Chapter 07's Palmer penguins (:func:`~course_utils.data.load_penguins`, cleaned: 342
+    rows), split at random into training rows and held-out rows, and the
+    :class:`~course_utils.tabular.TableEncoder` fitted on the training rows.
+
+    Returns:
+        ``(train, held_out, encoder)``: 228 and 114 rows by default.
+    """
+    from course_utils import tabular  # pandas: imported only by the chapters that use tables
+
+    train, held_out = tabular.split_rows(data.load_penguins(),
+                                         held_out_fraction=held_out_fraction, seed=seed)
+    encoder = tabular.TableEncoder.fit(train, categorical=data.PENGUIN_CATEGORICAL,
+                                       continuous=data.PENGUIN_CONTINUOUS)
+    return train, held_out, encoder
+
+
+def tabular_gan_config(model: str = "wgan_gp") -> dict[str, Any]:
+    """A GAN of chapter 07's penguin table: a 16-D latent, two hidden layers of 128 in each
+    network (the generator ending in a softmax head per categorical column), batch 64, the
+    optimizers and critic steps of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`. An
+    epoch is 50 passes over the 228 training rows (178 steps); 20 epochs. The largest
+    marginal distance to the held-out rows is measured every 89 generator steps. (Fast
+    mode: 2 epochs of 10 passes, measured every 10 steps.)
+
+    Args:
+        model: ``"wgan_gp"`` (seed 001's choice) or ``"gan"`` (the vanilla GAN it fails with).
+    """
+    return {
+        "table": "penguins",
+        "held_out_fraction": 1 / 3,
+        "model": model,
+        "latent_dim": 16,
+        "hidden_units": [128, 128],
+        "batch_size": 64,
+        "passes_per_epoch": config.pick(full=50, fast=10),
+        "epochs": config.pick(full=20, fast=2),
+        "measure_every": config.pick(full=89, fast=10),
+        "seed": 0,
+    }
+
+
+def tabular_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
+    """Load or train a GAN of the penguin table; compare its rows with the held-out ones.
+
+    Returns:
+        The :class:`~course_utils.training.CachedRun`. ``metrics`` holds
+        :func:`~course_utils.tabular.compare_tables` of as many generated rows as there are
+        training rows against the held-out rows, and ``closest_record_ratio``
+        (:func:`~course_utils.tabular.closest_record_ratio`). ``arrays`` holds
+        ``measured_max_marginal_distance`` over training.
+    """
+    from course_utils import tabular
+    from course_utils.models.gans import (
+        TRAINING_DEFAULTS,
+        assemble_gan,
+        build_mlp_discriminator,
+        build_tabular_generator,
+    )
+
+    run_config = run_config or tabular_gan_config()
+    seed, hidden_units = run_config["seed"], run_config["hidden_units"]
+    train, held_out, encoder = penguin_tables(
+        held_out_fraction=run_config["held_out_fraction"], seed=seed)
+
+    def generated_rows(model):
+        return encoder.decode(model.sample(len(train), seed=seed + 2))
+
+    steps = run_config["epochs"] * (len(train) * run_config["passes_per_epoch"]
+                                    // run_config["batch_size"])
+    critic_steps = TRAINING_DEFAULTS[run_config["model"]]["critic_steps"]
+    jit_compile = _use_xla(steps * (critic_steps + 1), critic_steps)
+
+    def build():
+        config.set_seed(seed)
+        generator = build_tabular_generator(run_config["latent_dim"], encoder.category_sizes,
+                                            encoder.continuous_dim, hidden_units=hidden_units)
+        critic = build_mlp_discriminator(encoder.width, hidden_units=hidden_units)
+        return assemble_gan(run_config["model"], generator, critic,
+                            latent_dim=run_config["latent_dim"], data_range=None, seed=seed,
+                            name=f"penguin_{run_config['model']}", jit_compile=jit_compile)
+
+    def training_data():
+        rows = np.tile(encoder.encode(train), (run_config["passes_per_epoch"], 1))
+        return data.make_dataset(rows, batch_size=run_config["batch_size"], seed=seed,
+                                 drop_remainder=True)
+
+    def evaluate(model):
+        generated = generated_rows(model)
+        return {**tabular.compare_tables(generated, held_out, encoder, seed=seed),
+                "closest_record_ratio": tabular.closest_record_ratio(generated, held_out,
+                                                                     train, encoder)}
+
+    def max_marginal_distance(model):
+        distances = tabular.marginal_distances(generated_rows(model), held_out, encoder)
+        return {"max_marginal_distance": max(distances.values())}
+
+    measurements = training.PeriodicMeasurements(max_marginal_distance,
+                                                 every_steps=run_config["measure_every"])
+    return training.load_or_train(
+        f"{run_config['model']}_{run_config['table']}", build,
+        config_dict={**run_config, "jit_compile": jit_compile},
+        train_data=training_data, epochs=run_config["epochs"], callbacks=[measurements],
+        evaluate_fn=evaluate)
 
 
 def downstream_classifier_config(gan_config: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -280,6 +280,52 @@ class SampleSnapshots(keras.callbacks.Callback):
         return {f"snapshot_{epoch}": samples for epoch, samples in self.snapshots.items()}
 
 
+class PeriodicMeasurements(keras.callbacks.Callback):
+    """Measure the model every ``every_steps`` optimizer steps (and before training), e.g. a
+    GAN's sample quality and its critic's estimate, to follow them more finely than once an
+    epoch.
+
+    Steps are counted by ``model.optimizer.iterations`` (a GAN's generator steps). Keras calls
+    back once every ``steps_per_execution`` steps, so a measurement falls on the first
+    callback at or after each multiple of ``every_steps``. :func:`load_or_train` stores the
+    measurements with the model (``CachedRun.arrays``: ``measured_step`` and one
+    ``measured_<name>`` array per measured value).
+
+    Args:
+        measure_fn: ``measure_fn(model) -> {name: float}``.
+        every_steps: the interval, in optimizer steps.
+    """
+
+    def __init__(self, measure_fn: Callable[[keras.Model], Mapping[str, float]], *,
+                 every_steps: int):
+        super().__init__()
+        if every_steps < 1:
+            raise ValueError(f"every_steps must be positive, got {every_steps}")
+        self.measure_fn = measure_fn
+        self.every_steps = every_steps
+        self.steps: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def _measure(self) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.steps and step // self.every_steps <= self.steps[-1] // self.every_steps:
+            return
+        self.steps.append(step)
+        for name, value in self.measure_fn(self.model).items():
+            self.values.setdefault(name, []).append(float(value))
+
+    def on_train_begin(self, logs=None):
+        self._measure()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._measure()
+
+    def cached_arrays(self) -> dict[str, np.ndarray]:
+        return {"measured_step": np.asarray(self.steps, np.int64),
+                **{f"measured_{name}": np.asarray(values, np.float64)
+                   for name, values in self.values.items()}}
+
+
 def progress_bar(epochs: int) -> keras.callbacks.Callback:
     """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
     prints at most once a minute, so logs and committed notebooks stay short)."""

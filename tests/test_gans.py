@@ -240,6 +240,43 @@ def test_build_gan_compiles_each_model_with_its_papers_schedule():
         gans.build_gan("gan", "transformer")
 
 
+def test_tabular_generator_has_a_softmax_head_per_category():
+    generator = gans.build_tabular_generator(4, [3, 2], 2, hidden_units=(8,))
+    rows = np.asarray(generator(rng.normal(size=(6, 4)).astype(np.float32)))
+    assert rows.shape == (6, 3 + 2 + 2)
+    np.testing.assert_allclose(rows[:, :3].sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(rows[:, 3:5].sum(axis=1), 1, rtol=1e-5)
+    assert (rows[:, :5] > 0).all() and (rows[:, 5:] < 0).any()  # the last two are linear
+    with pytest.raises(ValueError, match="at least 2 categories"):
+        gans.build_tabular_generator(4, [3, 1], 2)
+
+
+def test_assemble_gan_pairs_given_networks():
+    generator = gans.build_tabular_generator(4, [2], 1, hidden_units=(8,))
+    critic = gans.build_mlp_discriminator(3, hidden_units=(8,))
+    model = gans.assemble_gan("wgan_gp", generator, critic, latent_dim=4, data_range=None,
+                              critic_steps=2)
+    assert isinstance(model, gans.WGANGP) and model.critic_steps == 2
+    assert model.sample(5).shape == (5, 3)
+    with pytest.raises(ValueError, match="model must be one of"):
+        gans.assemble_gan("vae", generator, critic, latent_dim=4)
+
+
+def test_score_gap_is_the_difference_of_mean_critic_scores():
+    model = gans.build_gan("wgan_gp", "points", latent_dim=2)
+    real, fake = rng.normal(size=(30, 2)), rng.normal(2, 1, size=(20, 2))
+    scores = [np.asarray(model.discriminator(x.astype(np.float32))).mean() for x in (real, fake)]
+    assert model.score_gap(real, fake, batch_size=7) == pytest.approx(scores[0] - scores[1],
+                                                                      rel=1e-5)
+    conditional = gans.build_gan("gan", "mlp", latent_dim=2, num_classes=10,
+                                 conditioning="projection")
+    images, labels = rng.random((4, 784)), np.array([1, 2, 3, 4])
+    expected = np.asarray(conditional.discriminator([images.astype(np.float32), labels]))
+    assert conditional.score_gap(images, images[::-1], labels) == pytest.approx(
+        expected.mean() - np.asarray(conditional.discriminator(
+            [images[::-1].astype(np.float32), labels])).mean(), rel=1e-5, abs=1e-6)
+
+
 def test_point_gan_samples_raw_points():
     model = gans.build_gan("gan", "points", latent_dim=3)
     assert model.data_range is None

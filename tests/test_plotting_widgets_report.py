@@ -196,3 +196,26 @@ def test_recorded_metrics_keep_their_recording_order(tmp_path, monkeypatch):
         report.record(name, 1.0)
     assert list(json.loads((tmp_path / "chapter.json").read_text())) == ["zeta_headline",
                                                                           "alpha_detail"]
+
+
+def test_table_marginals_and_correlation_panels():
+    import pandas as pd
+
+    from course_utils import tabular
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"kind": rng.choice(["a", "b"], 50), "size": rng.normal(size=50)})
+    encoder = tabular.TableEncoder.fit(frame, categorical=["kind"], continuous=["size"])
+    other = frame.assign(kind="a")
+    figure = plotting.plot_table_marginals({"real": frame, "other": other}, encoder, num_cols=3)
+    bars_ax, hist_ax = figure.axes[:2]
+    heights = [patch.get_height() for patch in bars_ax.patches]
+    counts = frame["kind"].value_counts(normalize=True)
+    np.testing.assert_allclose(heights, [counts["a"], counts["b"], 1.0, 0.0])
+    assert [text.get_text() for text in bars_ax.get_xticklabels()] == ["a", "b"]
+    assert hist_ax.get_title() == "size" and not figure.axes[2].get_visible()
+    matrix = np.array([[1.0, -0.5], [-0.5, 1.0]])
+    figure = plotting.plot_correlation_matrices({"x": matrix, "y": -matrix}, ["p", "q"])
+    np.testing.assert_allclose(figure.axes[1].images[0].get_array(), -matrix)
+    assert figure.axes[0].images[0].get_clim() == (-1.0, 1.0)
+    plt.close("all")

@@ -240,6 +240,37 @@ def test_sample_snapshots_are_recorded_cached_and_checked(isolated_cache):
         training.SampleSnapshots(lambda model: None, epochs=())
 
 
+def test_periodic_measurements_follow_optimizer_steps_and_are_cached(isolated_cache):
+    """32 batches per epoch, 8 per execution, a measurement every 12 steps: Keras calls back
+    after steps 8, 16, 24, ..., so measurements fall at 0, 16, 24, 40, 48, 64 (the first
+    callback at or after each multiple of 12)."""
+    dataset = data.make_dataset(gaussian_data(), batch_size=16)  # 512 points: 32 batches
+
+    def build():
+        model = TinyFlow()
+        model.compile(keras.optimizers.Adam(1e-3), steps_per_execution=8)
+        return model
+
+    def run():
+        measured = training.PeriodicMeasurements(
+            lambda model: {"iterations": float(model.optimizer.iterations.numpy()),
+                           "twice": 2.0 * float(model.optimizer.iterations.numpy())},
+            every_steps=12)
+        return training.load_or_train("flow", build, config_dict={"spe": 8}, epochs=2,
+                                      train_data=dataset, callbacks=[measured])
+
+    first = run()
+    steps = first.arrays["measured_step"]
+    assert steps.tolist() == [0, 16, 24, 40, 48, 64]
+    np.testing.assert_array_equal(first.arrays["measured_iterations"], steps)
+    np.testing.assert_array_equal(first.arrays["measured_twice"], 2 * steps)
+    second = run()
+    assert second.from_cache
+    np.testing.assert_array_equal(second.arrays["measured_step"], steps)
+    with pytest.raises(ValueError, match="positive"):
+        training.PeriodicMeasurements(lambda model: {}, every_steps=0)
+
+
 def test_cache_key_depends_on_mode_and_rejects_non_json_config(monkeypatch):
     fast_key = training.cache_key("m", {"a": 1})
     monkeypatch.setenv("COURSE_FAST", "0")

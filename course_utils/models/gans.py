@@ -101,6 +101,33 @@ def build_mlp_discriminator(input_dim: int = 784, *, hidden_units: Sequence[int]
     return _model(inputs, _score(x, inputs, conditioning, num_classes, name), name)
 
 
+def build_tabular_generator(latent_dim: int, category_sizes: Sequence[int], continuous_dim: int,
+                            *, hidden_units: Sequence[int] = (128, 128),
+                            name: str = "generator") -> keras.Model:
+    """A generator of mixed table rows, seed 001's design: ``(batch, latent_dim)`` ->
+    ``(batch, sum(category_sizes) + continuous_dim)``, one softmax head per categorical
+    column (its size in ``category_sizes``), then ``continuous_dim`` linear outputs for the
+    standardized continuous columns; the layout of
+    :meth:`~course_utils.tabular.TableEncoder.encode`.
+
+    The critic sees the softmax probabilities as they are; only decoding a sample turns each
+    head into a one-hot category.
+    """
+    if not category_sizes or min(category_sizes) < 2:
+        raise ValueError(f"each categorical column needs at least 2 categories, got "
+                         f"{list(category_sizes)}")
+    inputs, x, _ = _inputs((latent_dim,), None, name)
+    for index, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, name=f"{name}_{index}")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    heads = [keras.layers.Dense(size, activation="softmax", name=f"{name}_categorical_{index}")(x)
+             for index, size in enumerate(category_sizes, start=1)]
+    if continuous_dim:
+        heads.append(keras.layers.Dense(continuous_dim, name=f"{name}_continuous")(x))
+    outputs = keras.layers.Concatenate(name=f"{name}_row")(heads) if len(heads) > 1 else heads[0]
+    return _model(inputs, outputs, name)
+
+
 def build_conv_generator(latent_dim: int, *, filters: Sequence[int] = (64, 32),
                          num_classes: int | None = None,
                          name: str = "generator") -> keras.Model:
@@ -224,6 +251,19 @@ class GAN(AdversarialModel):
 
     def call(self, z, training=False):
         return self.generate(z, training=training)
+
+    def score_gap(self, real, fake, labels=None, *, batch_size: int = 1000) -> float:
+        """``mean D(real) - mean D(fake)`` in raw scores, for examples in the data's range and
+        layout (``labels``, for a conditional model, go with both). For a WGAN's critic this
+        is its estimate of the Wasserstein-1 distance between the two samples."""
+        from course_utils.models import apply_in_batches
+
+        def mean_score(examples):
+            inputs = examples if labels is None else (examples, np.asarray(labels, np.int32))
+            return float(apply_in_batches(self.discriminator, inputs,
+                                          batch_size=batch_size).mean())
+
+        return mean_score(np.asarray(real, np.float32)) - mean_score(np.asarray(fake, np.float32))
 
     def after_generator_step(self):
         if self.average_generator is None:
@@ -419,8 +459,8 @@ def _optimizer(settings: dict):
 
 def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
               num_classes: int | None = None, conditioning: str = "concat", seed: int = 0,
-              steps_per_execution: int = 32, jit_compile: bool = False, **options) -> GAN:
-    """Build and compile a GAN, WGAN or WGAN-GP.
+              **options) -> GAN:
+    """Build and compile a GAN, WGAN or WGAN-GP for images or points.
 
     Args:
         model: ``"gan"``, ``"wgan"`` or ``"wgan_gp"``.
@@ -428,23 +468,41 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
             [-1, 1]), ``"conv"`` (``(batch, 28, 28, 1)`` images) or ``"points"`` (``(batch, 2)``).
         latent_dim, num_classes, seed: see :class:`GAN`.
         conditioning: how a conditional discriminator reads the label (:data:`CONDITIONINGS`).
+        **options: see :func:`assemble_gan`.
+    """
+    if kind not in ARCHITECTURES:
+        raise ValueError(f"kind must be one of {sorted(ARCHITECTURES)}, got {kind!r}")
+    generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes, conditioning)
+    return assemble_gan(model, generator, discriminator, latent_dim=latent_dim,
+                        num_classes=num_classes, seed=seed, name=f"{kind}_{model}",
+                        data_range=None if kind == "points" else (-1.0, 1.0), **options)
+
+
+def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model, *,
+                 latent_dim: int, steps_per_execution: int = 32, jit_compile: bool = False,
+                 **options) -> GAN:
+    """Make a GAN, WGAN or WGAN-GP of two given networks, compiled with the optimizers of
+    :data:`TRAINING_DEFAULTS`.
+
+    Args:
+        model: ``"gan"``, ``"wgan"`` or ``"wgan_gp"``.
+        generator, discriminator: the two networks (the discriminator is the critic).
+        latent_dim: size of ``z``.
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
         jit_compile: compile the training step with XLA (faster for dense networks on CPUs).
         **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``, ``beta_1``,
-            ``beta_2``, ``critic_steps``), and the model's own options (``generator_loss``,
-            ``clip_value``, ``penalty_weight``).
+            ``beta_2``, ``critic_steps``), and the model's own options (``num_classes``,
+            ``generator_loss``, ``clip_value``, ``penalty_weight``, ``data_range``, ``seed``,
+            ``name``, ...).
     """
-    if model not in MODELS or kind not in ARCHITECTURES:
-        raise ValueError(f"model must be one of {sorted(MODELS)} and kind one of "
-                         f"{sorted(ARCHITECTURES)}, got {model!r}, {kind!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
     overrides = {key: options.pop(key) for key in ("learning_rate", "beta_1", "beta_2",
                                                    "critic_steps") if key in options}
     settings = {**TRAINING_DEFAULTS[model], **overrides}
-    generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes, conditioning)
-    gan = MODELS[model](generator, discriminator, latent_dim=latent_dim, num_classes=num_classes,
-                        critic_steps=settings["critic_steps"], seed=seed, name=f"{kind}_{model}",
-                        data_range=None if kind == "points" else (-1.0, 1.0), **options)
+    gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
+                        critic_steps=settings["critic_steps"], **options)
     gan.compile(d_optimizer=_optimizer(settings), g_optimizer=_optimizer(settings),
                 steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     return gan
