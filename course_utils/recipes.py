@@ -96,6 +96,15 @@ def _use_xla(updates: int, critic_steps: int = 1) -> bool:
     return critic_steps == 1 and updates >= XLA_MIN_UPDATES
 
 
+def _gan_uses_xla(model: str, options: dict[str, Any], steps: int) -> bool:
+    """:func:`_use_xla` for a GAN of kind ``model`` with ``options`` training ``steps`` steps,
+    each ``critic_steps`` critic updates and one generator update."""
+    from course_utils.models.gans import training_settings
+
+    critic_steps = training_settings(model, options)["critic_steps"]
+    return _use_xla(steps * (critic_steps + 1), critic_steps)
+
+
 def _train_size(run_config: dict[str, Any]) -> int:
     """Training images a config uses: its data set's training split, cut to ``train_limit``."""
     available = len(data.load_raw(run_config["dataset"])["y_train"])
@@ -243,16 +252,14 @@ def gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         ``classifier_score``, ``class_fractions`` (the classifier's reading of the samples,
         10 fractions) and, for a conditional model, ``conditional_accuracy``.
     """
-    from course_utils.models.gans import TRAINING_DEFAULTS, build_gan
+    from course_utils.models.gans import build_gan
 
     run_config = run_config or gan_config()
     flatten = run_config["kind"] == "mlp"
     num_classes, seed = run_config["num_classes"], run_config["seed"]
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
-    critic_steps = run_config["options"].get(
-        "critic_steps", TRAINING_DEFAULTS[run_config["model"]]["critic_steps"])
-    updates = epochs * (_train_size(run_config) // batch_size) * (critic_steps + 1)
-    jit_compile = flatten and _use_xla(updates, critic_steps)
+    jit_compile = flatten and _gan_uses_xla(run_config["model"], run_config["options"],
+                                            epochs * (_train_size(run_config) // batch_size))
     fixed_labels = sample_labels(SNAPSHOT_SIZE, num_classes)
 
     def training_data():
@@ -450,7 +457,6 @@ def tabular_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     """
     from course_utils import tabular
     from course_utils.models.gans import (
-        TRAINING_DEFAULTS,
         assemble_gan,
         build_mlp_discriminator,
         build_tabular_generator,
@@ -464,10 +470,8 @@ def tabular_gan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     def generated_rows(model):
         return encoder.decode(model.sample(len(train), seed=seed + 2))
 
-    steps = run_config["epochs"] * (len(train) * run_config["passes_per_epoch"]
-                                    // run_config["batch_size"])
-    critic_steps = TRAINING_DEFAULTS[run_config["model"]]["critic_steps"]
-    jit_compile = _use_xla(steps * (critic_steps + 1), critic_steps)
+    jit_compile = _gan_uses_xla(run_config["model"], {}, run_config["epochs"] * (
+        len(train) * run_config["passes_per_epoch"] // run_config["batch_size"]))
 
     def build():
         config.set_seed(seed)

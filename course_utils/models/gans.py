@@ -16,7 +16,8 @@ projects its features onto a learned embedding of the label (:data:`CONDITIONING
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -450,6 +451,19 @@ TRAINING_DEFAULTS = {
 MODELS = {"gan": GAN, "wgan": WGAN, "wgan_gp": WGANGP}
 
 
+#: The options of :func:`assemble_gan` that override :data:`TRAINING_DEFAULTS`.
+TRAINING_OPTIONS = ("learning_rate", "beta_1", "beta_2", "critic_steps")
+
+
+def training_settings(model: str, options: Mapping[str, Any]) -> dict:
+    """``TRAINING_DEFAULTS[model]`` with the overrides found in ``options`` (other keys,
+    the model's own options, are ignored)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+    return {**TRAINING_DEFAULTS[model],
+            **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
+
+
 def _optimizer(settings: dict):
     if settings["optimizer"] == "rmsprop":
         return keras.optimizers.RMSprop(settings["learning_rate"])
@@ -496,11 +510,8 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
             ``generator_loss``, ``clip_value``, ``penalty_weight``, ``data_range``, ``seed``,
             ``name``, ...).
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
-    overrides = {key: options.pop(key) for key in ("learning_rate", "beta_1", "beta_2",
-                                                   "critic_steps") if key in options}
-    settings = {**TRAINING_DEFAULTS[model], **overrides}
+    settings = training_settings(model, options)
+    options = {key: value for key, value in options.items() if key not in TRAINING_OPTIONS}
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
                         critic_steps=settings["critic_steps"], **options)
     gan.compile(d_optimizer=_optimizer(settings), g_optimizer=_optimizer(settings),
