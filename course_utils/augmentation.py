@@ -1,6 +1,6 @@
-"""Data augmentation for the low-data regime of chapter 04.
+"""Data augmentation: for the low-data regime of chapter 04, and inside a model's graph.
 
-Two families:
+Two families for chapter 04:
 
 - hand-crafted, in pixel space: small random shifts and rotations (:func:`shift_and_rotate`);
 - learned, in a VAE's latent space (DeVries & Taylor, 2017; Jorge et al., 2018): alter the
@@ -13,12 +13,18 @@ Two families:
 
 The operators are pure NumPy functions of codes; decoding is left to the caller, so they work
 with any encoder and decoder.
+
+For use inside a training step, :class:`RandomAffine` moves a batch of images by random
+rotations, zooms and shifts in one differentiable resampling (chapter 08's InfoGAN reads its
+codes from such moved copies).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+from course_utils._tensorflow import keras
 
 LATENT_SCHEMES = ("noise", "interpolation", "extrapolation")
 
@@ -171,3 +177,57 @@ def shift_and_rotate(images, *, copies: int, max_shift: float = 2.0, max_degrees
         offset = rng.uniform(-max_shift, max_shift, size=2)
         out[row] = ndimage.shift(rotated, offset, order=1, cval=low)
     return np.clip(out, low, high).reshape(len(out), *shape)
+
+
+def affine_transforms(angles, zooms, shifts, *, side: int = 28):
+    """The rows ``[a0, a1, a2, b0, b1, b2, 0, 0]`` of ``keras.ops.image.affine_transform``
+    for images of ``side x side`` pixels scaled by ``zooms``, rotated by ``angles`` about
+    their centre, then shifted by ``shifts``: output pixel ``p`` reads input pixel
+    ``R(-angle) (p - centre - shift) / zoom + centre`` (``(x, y)`` = (column, row), so a
+    positive angle turns the image clockwise as displayed).
+
+    Args:
+        angles: ``(n,)`` radians; zooms: ``(n,)`` factors (> 1 enlarges);
+        shifts: ``(n, 2)`` pixels, ``(x, y)``.
+
+    Returns:
+        ``(n, 8)`` float32 tensor.
+    """
+    ops = keras.ops
+    centre = (side - 1) / 2.0
+    cos, sin = ops.cos(angles) / zooms, ops.sin(angles) / zooms
+    x, y = centre + shifts[:, 0], centre + shifts[:, 1]
+    zeros = ops.zeros_like(cos)
+    return ops.stack([cos, sin, centre - cos * x - sin * y,
+                      -sin, cos, centre + sin * x - cos * y, zeros, zeros], axis=1)
+
+
+class RandomAffine(keras.layers.Layer):
+    """Random rotations (uniform in ``[-max_degrees, max_degrees]``), zooms (uniform in
+    ``[1 - max_zoom, 1 + max_zoom]``) and shifts (uniform in ``[-max_shift, max_shift]``
+    pixels per axis) of ``(batch, side, side, channels)`` images, bilinear, in one
+    resampling that gradients flow through; uncovered pixels take ``fill_value`` (the
+    background, e.g. -1 for images in [-1, 1]). The identity when not training.
+    """
+
+    def __init__(self, *, max_degrees: float = 15.0, max_zoom: float = 0.1,
+                 max_shift: float = 2.0, fill_value: float = -1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.max_degrees, self.max_zoom = float(max_degrees), float(max_zoom)
+        self.max_shift, self.fill_value = float(max_shift), float(fill_value)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, shape, bound: float):
+        return keras.random.uniform(shape, -bound, bound, seed=self.seed_generator)
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        count = keras.ops.shape(images)[0]
+        transforms = affine_transforms(self._uniform((count,), np.deg2rad(self.max_degrees)),
+                                       1.0 + self._uniform((count,), self.max_zoom),
+                                       self._uniform((count, 2), self.max_shift),
+                                       side=images.shape[1])
+        return keras.ops.image.affine_transform(images, transforms, interpolation="bilinear",
+                                                fill_mode="constant",
+                                                fill_value=self.fill_value)

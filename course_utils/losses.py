@@ -195,3 +195,61 @@ def gradient_penalty(critic, real, fake, *, seed):
     gradients = tape.gradient(scores, interpolated)
     norms = ops.sqrt(_sum_per_example(ops.square(gradients)) + 1e-12)
     return ops.mean(ops.square(norms - 1.0))
+
+
+def categorical_cross_entropy(codes, logits):
+    """``-log Q(c | x)`` for one-hot (or probability) codes under ``softmax(logits)``, per
+    example: ``-sum(c * log_softmax(logits))``.
+
+    Args:
+        codes: ``(batch, num_categories)`` one-hot codes (rows summing to 1).
+        logits: ``(batch, num_categories)`` unnormalized log-probabilities.
+
+    Returns:
+        ``(batch,)`` nats.
+    """
+    return -ops.sum(codes * ops.log_softmax(logits, axis=-1), axis=-1)
+
+
+def mutual_information_bound(code_entropy, code_nll):
+    """InfoGAN's variational lower bound on ``I(c; G(z, c))`` (Chen et al., 2016):
+    ``H(c) - E[-log Q(c | G(z, c))]``, in nats.
+
+    It holds for any recognition network ``Q`` (the gap is ``E[KL(p(c|x) || Q(c|x))]``), and
+    reaches ``H(c)`` when ``Q`` recovers every code exactly.
+
+    Args:
+        code_entropy: ``H(c)`` of the prior over codes, e.g. ``log 10`` for a uniform
+            10-way category or ``d * log 2`` for ``d`` codes uniform on [-1, 1].
+        code_nll: ``(batch,)`` ``-log Q(c | x)`` of the codes that made each ``x``
+            (:func:`categorical_cross_entropy`, :func:`gaussian_negative_log_likelihood`).
+
+    Returns:
+        scalar nats.
+    """
+    return code_entropy - ops.mean(code_nll)
+
+
+def paired_mutual_information(logits_a, logits_b):
+    """The mutual information between the categories two classifier heads assign to the
+    two members of each pair (e.g. an image and a moved copy of it), estimated from a batch
+    (invariant information clustering, Ji et al., 2019).
+
+    ``P = mean_i softmax(a_i) softmax(b_i)^T``, symmetrized, is the joint distribution of
+    the two categories; the result is ``sum P log(P / (P_row P_col))``, in nats. It is
+    largest, ``log K``, when each pair gets one and the same category with certainty and
+    the ``K`` categories are used equally often.
+
+    Args:
+        logits_a, logits_b: ``(batch, K)`` logits of the two members of each pair.
+
+    Returns:
+        scalar nats.
+    """
+    joint = ops.matmul(ops.transpose(ops.softmax(logits_a, axis=-1)),
+                       ops.softmax(logits_b, axis=-1)) / ops.cast(ops.shape(logits_a)[0],
+                                                                   logits_a.dtype)
+    joint = ops.maximum((joint + ops.transpose(joint)) / 2.0, 1e-8)
+    rows = ops.sum(joint, axis=1, keepdims=True)
+    columns = ops.sum(joint, axis=0, keepdims=True)
+    return ops.sum(joint * (ops.log(joint) - ops.log(rows) - ops.log(columns)))

@@ -205,6 +205,55 @@ def sample_quality(samples, reference_images, *, requested_labels=None,
     return results
 
 
+def best_matching(predicted, labels, *, num_classes: int = 10) -> tuple[float, np.ndarray]:
+    """Accuracy of an unsupervised clustering under its best one-to-one matching to labels.
+
+    The clusters (e.g. an InfoGAN's categorical codes) carry no names; the Hungarian
+    algorithm (``scipy.optimize.linear_sum_assignment``) finds the assignment of clusters to
+    labels that agrees on the most examples.
+
+    Args:
+        predicted: ``(n,)`` integer cluster indices in ``0..num_classes-1``.
+        labels: ``(n,)`` integer labels in the same range.
+
+    Returns:
+        ``(accuracy, mapping)``: the fraction of examples whose cluster is matched to their
+        label, and ``mapping (num_classes,)`` with ``mapping[cluster] = label``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    if predicted.shape != labels.shape or predicted.ndim != 1:
+        raise ValueError(f"predicted and labels must be (n,) arrays of the same length, got "
+                         f"{predicted.shape} and {labels.shape}")
+    for name, values in (("predicted", predicted), ("labels", labels)):
+        if len(values) and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}")
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (predicted, labels), 1)
+    clusters, matched_labels = linear_sum_assignment(counts, maximize=True)
+    mapping = np.empty(num_classes, np.int64)
+    mapping[clusters] = matched_labels
+    return float(counts[clusters, matched_labels].sum() / max(len(labels), 1)), mapping
+
+
+def code_purity(samples, codes, *, classifier: keras.Model | None = None,
+                num_classes: int = 10) -> tuple[float, np.ndarray]:
+    """How well a generator's categorical code names the digit it draws: the course
+    classifier reads each sample, and :func:`best_matching` pairs codes with digits.
+
+    Args:
+        samples: ``(n, 28, 28[, 1])`` generated images in [0, 1].
+        codes: ``(n,)`` the categorical code each sample was generated with.
+
+    Returns:
+        ``(purity, mapping)``: the fraction of samples read as their code's matched digit,
+        and ``mapping[code] = digit``.
+    """
+    read = class_probabilities(samples, classifier=classifier).argmax(axis=1)
+    return best_matching(codes, read, num_classes=num_classes)
+
+
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
     from sklearn.neighbors import KNeighborsClassifier

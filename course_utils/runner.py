@@ -6,6 +6,11 @@
                                                    # IN PLACE, strip metadata, audit, write the
                                                    # committed full_run.json + course_report.md
                                                    # and the README's summary table
+    python -m course_utils.runner --refresh [--profile] notebooks/08_infogan.ipynb
+                                                   # the same for some chapters; their rows
+                                                   # replace theirs in full_run.json, the
+                                                   # other chapters' rows are kept;
+                                                   # --profile: each cell's time, memory
 
 Each notebook runs in a fresh kernel with ``COURSE_HEADLESS=1``, ``COURSE_REPORT_DIR`` and
 ``COURSE_NOTEBOOK`` set, so ``report.record`` collects its figures. The peak resident memory
@@ -48,8 +53,16 @@ class MemorySampler:
         self.process = psutil.Process(pid)
         self.interval = interval
         self.peak_bytes = 0
+        self.window_peak_bytes = 0  # since the last reset_window()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def current_bytes(self) -> int:
+        """The summed RSS now (0 if the process has gone)."""
+        try:
+            return self._rss()
+        except psutil.Error:
+            return 0
 
     def _rss(self) -> int:
         total = 0
@@ -61,10 +74,16 @@ class MemorySampler:
     def _run(self):
         while not self._stop.is_set():
             try:
-                self.peak_bytes = max(self.peak_bytes, self._rss())
+                rss = self._rss()
             except psutil.Error:
                 return
+            self.peak_bytes = max(self.peak_bytes, rss)
+            self.window_peak_bytes = max(self.window_peak_bytes, rss)
             self._stop.wait(self.interval)
+
+    def reset_window(self) -> None:
+        """Start a new window for ``window_peak_bytes`` (e.g. one notebook cell)."""
+        self.window_peak_bytes = 0
 
     def __enter__(self):
         self._thread.start()
@@ -83,8 +102,10 @@ def _kernel_pid(client: NotebookClient) -> int:
     return process.pid
 
 
-def execute_notebook(path: Path, output_path: Path, report_dir: Path) -> dict:
+def execute_notebook(path: Path, output_path: Path, report_dir: Path, *,
+                     profile: bool = False) -> dict:
     """Run one notebook top to bottom in a new kernel; return seconds, memory and metrics.
+    With ``profile``, print each code cell's time and peak memory as it finishes.
 
     Raises:
         CellExecutionError: a cell failed (the message shows the cell and the traceback).
@@ -103,7 +124,13 @@ def execute_notebook(path: Path, output_path: Path, report_dir: Path) -> dict:
     try:
         with client.setup_kernel(), MemorySampler(_kernel_pid(client)) as sampler:
             for index, cell in enumerate(notebook.cells):
+                sampler.reset_window()
+                cell_start = time.perf_counter()
                 client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+                if profile and cell.cell_type == "code":
+                    peak = max(sampler.window_peak_bytes, sampler.current_bytes())
+                    print(f"    cell {index:>3}: {time.perf_counter() - cell_start:6.1f} s, "
+                          f"peak {peak / 2**20:6.0f} MB", flush=True)
     finally:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, output_path)
@@ -215,25 +242,45 @@ def update_readme(readme: Path, markdown_report: str) -> None:
     readme.write_text(f"{head}{start}\n{report_table(markdown_report)}\n{end}{tail}")
 
 
+def earlier_results(json_path: Path) -> dict:
+    """The chapters of an existing report, or ``{}`` when there is none."""
+    if not json_path.exists():
+        return {}
+    return json.loads(json_path.read_text())["chapters"]
+
+
 def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
-        json_path: Path, markdown_path: Path) -> int:
-    """Execute notebooks in order; write the reports; return a process exit code."""
+        json_path: Path, markdown_path: Path, keep: dict | None = None,
+        profile: bool = False) -> int:
+    """Execute notebooks in order; write the reports; return a process exit code.
+
+    ``keep``: earlier chapters' results to report besides these notebooks' (a chapter run
+    now replaces its earlier row); rows are in notebook order. ``profile``: print each
+    code cell's time and peak memory.
+    """
     os.environ["COURSE_FAST"] = "1" if mode == "fast" else "0"
     os.environ["COURSE_HEADLESS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # kernels inherit it; see the Makefile
     results: dict[str, dict] = {}
     problems: list[str] = []
+
+    def write():
+        merged = {**(keep or {}), **results}
+        write_reports({stem: merged[stem] for stem in sorted(merged)}, mode, json_path,
+                      markdown_path)
+
     with tempfile.TemporaryDirectory(prefix="course-report-") as report_dir:
         os.environ["COURSE_REPORT_DIR"] = report_dir
         for number, path in enumerate(notebooks, start=1):
             target = path if in_place else output_dir / path.name
             print(f"[{number}/{len(notebooks)}] {path.name} ({mode} mode) ...", flush=True)
             try:
-                results[path.stem] = execute_notebook(path, target, Path(report_dir))
+                results[path.stem] = execute_notebook(path, target, Path(report_dir),
+                                                      profile=profile)
             except CellExecutionError as error:
                 print(f"\nFAILED: {path.name} (executed copy: {target})\n{error}", flush=True)
-                write_reports(results, mode, json_path, markdown_path)
+                write()
                 return 1
             chapter = results[path.stem]
             print(f"    {chapter['seconds']:.0f} s, peak {chapter['peak_rss_mb']:.0f} MB, "
@@ -241,7 +288,7 @@ def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
             if in_place:
                 strip_metadata(target)
             problems += audit_notebook(target)
-    write_reports(results, mode, json_path, markdown_path)
+    write()
     print(f"Wrote {json_path} and {markdown_path}.")
     for problem in problems:
         print(f"AUDIT: {problem}")
@@ -253,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--full", action="store_true", help="full mode (default: fast)")
     group.add_argument("--refresh", action="store_true",
-                       help="clear the cache, run full mode in place, write committed reports")
+                       help="clear the cache, run full mode in place, write committed reports "
+                            "(given notebooks: replace only their rows)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print each code cell's time and peak memory")
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to run (default: every notebooks/*.ipynb)")
     args = parser.parse_args(argv)
@@ -265,16 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     reports = root / "reports"
     if args.refresh:
         shutil.rmtree(config.cache_dir(), ignore_errors=True)
+        json_path = reports / "full_run.json"
         code = run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
-                   json_path=reports / "full_run.json",
-                   markdown_path=reports / "course_report.md")
+                   json_path=json_path, markdown_path=reports / "course_report.md",
+                   keep=earlier_results(json_path) if args.notebooks else None,
+                   profile=args.profile)
         update_readme(root / "README.md", (reports / "course_report.md").read_text())
         return code
     # Only --refresh writes the committed full_run.json; a local full run is kept apart.
     stem = "full_local" if args.full else "fast"
     return run(notebooks, mode="full" if args.full else "fast", in_place=False,
                output_dir=reports / "executed", json_path=reports / f"{stem}_run.json",
-               markdown_path=reports / f"{stem}_report.md")
+               markdown_path=reports / f"{stem}_report.md", profile=args.profile)
 
 
 if __name__ == "__main__":

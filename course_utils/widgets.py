@@ -15,6 +15,9 @@ from course_utils import config, plotting
 DecodeFn = Callable[[np.ndarray], np.ndarray]
 #: A conditional generator for the class picker: ``(labels (n,), seed) -> n images``.
 GenerateFn = Callable[[np.ndarray, int], np.ndarray]
+#: A generator with a categorical and continuous codes (an InfoGAN with fixed noise):
+#: ``(categories (n,), codes (n, d)) -> n images``.
+CodeFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _slider_names(names: Sequence[str] | None, count: int) -> list[str]:
@@ -62,19 +65,37 @@ def slider_sweeps(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
     Returns:
         ``(latent_dim * num_steps, side, side)`` images in [0, 1], row by row.
     """
+    images = decode_fn(_one_at_a_time(ranges, center, num_steps))
+    return plotting.to_display_images(images, value_range=value_range)
+
+
+def _one_at_a_time(ranges: Sequence[tuple[float, float]], center: Sequence[float] | None,
+                   num_steps: int) -> np.ndarray:
+    """``(len(ranges) * num_steps, len(ranges))`` points: each coordinate swept across its
+    range in turn, the others at ``center`` (default: the middle of each range)."""
     ranges = [tuple(map(float, r)) for r in ranges]
     center = np.array(center if center is not None else [(lo + hi) / 2 for lo, hi in ranges],
                       dtype=np.float32)
     if center.shape != (len(ranges),):
         raise ValueError(f"center has {center.shape} coordinates for {len(ranges)} ranges")
-    codes = []
+    points = []
     for dim, (low, high) in enumerate(ranges):
         for value in np.linspace(low, high, num_steps):
-            code = center.copy()
-            code[dim] = value
-            codes.append(code)
-    images = decode_fn(np.stack(codes))
-    return plotting.to_display_images(images, value_range=value_range)
+            point = center.copy()
+            point[dim] = value
+            points.append(point)
+    return np.stack(points)
+
+
+def _float_sliders(names: Sequence[str] | None, ranges: Sequence[tuple[float, float]]) -> list:
+    """One slider per range, at its middle, in 100 steps."""
+    import ipywidgets as widgets
+
+    return [widgets.FloatSlider(value=(low + high) / 2, min=low, max=high,
+                                step=(high - low) / 100, description=name,
+                                continuous_update=True)
+            for name, (low, high) in zip(_slider_names(names, len(ranges)), ranges,
+                                         strict=True)]
 
 
 def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
@@ -87,13 +108,7 @@ def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, flo
     """
     import ipywidgets as widgets
 
-    names = _slider_names(names, len(ranges))
-    sliders = [
-        widgets.FloatSlider(value=(low + high) / 2, min=low, max=high,
-                            step=(high - low) / 100, description=name,
-                            continuous_update=True)
-        for name, (low, high) in zip(names, ranges, strict=True)
-    ]
+    sliders = _float_sliders(names, ranges)
     image = widgets.Image(format="png")
 
     def redraw(_change=None):
@@ -201,3 +216,69 @@ def show_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
         return
     display(build_class_picker(generate_fn, class_names, num_samples=num_samples,
                                value_range=value_range))
+
+
+def code_sweeps(generate_fn: CodeFn, num_categories: int,
+                ranges: Sequence[tuple[float, float]], *, num_steps: int = 7) -> np.ndarray:
+    """What each continuous code does to each category: one row per category, holding a
+    sweep of each code across its range in turn (the other codes at their middle).
+
+    Returns:
+        ``(num_categories * len(ranges) * num_steps, ...)`` images, row by row.
+    """
+    codes = _one_at_a_time(ranges, None, num_steps)
+    categories = np.repeat(np.arange(num_categories), len(codes))
+    return np.asarray(generate_fn(categories, np.tile(codes, (num_categories, 1))))
+
+
+def build_code_explorer(generate_fn: CodeFn, category_names: Sequence[str],
+                        ranges: Sequence[tuple[float, float]], *,
+                        names: Sequence[str] | None = None,
+                        value_range: tuple[float, float] = (0.0, 1.0)):
+    """Build (without displaying) a category picker, one slider per continuous code, and
+    the image they make.
+
+    Returns:
+        An ``ipywidgets.VBox`` whose ``children`` are the ``ToggleButtons``, the sliders and
+        the ``Image``.
+    """
+    import ipywidgets as widgets
+
+    picker = widgets.ToggleButtons(options=list(category_names), description="category")
+    sliders = _float_sliders(names, ranges)
+    image = widgets.Image(format="png")
+
+    def redraw(_change=None):
+        codes = np.array([[slider.value for slider in sliders]], np.float32)
+        images = generate_fn(np.array([picker.index]), codes)
+        image.value = image_png(plotting.to_display_images(images, value_range=value_range)[0])
+
+    for control in (picker, *sliders):
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([picker, *sliders, image])
+
+
+def show_code_explorer(generate_fn: CodeFn, category_names: Sequence[str],
+                       ranges: Sequence[tuple[float, float]], *,
+                       names: Sequence[str] | None = None, num_steps: int = 7,
+                       value_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Display the code explorer, or its static fallback when nobody can move a slider:
+    :func:`code_sweeps`, one row per category."""
+    from IPython.display import display
+
+    if config.is_headless():
+        import matplotlib.pyplot as plt
+
+        names = _slider_names(names, len(ranges))
+        sweeps = code_sweeps(generate_fn, len(category_names), ranges, num_steps=num_steps)
+        figure = plotting.plot_image_grid(
+            sweeps, num_cols=len(ranges) * num_steps, value_range=value_range,
+            row_labels=list(category_names),
+            title=f"Static view: {', then '.join(names)} swept across "
+                  f"{'its' if len(names) == 1 else 'their'} range (run the notebook for sliders)")
+        display(figure)
+        plt.close(figure)
+        return
+    display(build_code_explorer(generate_fn, category_names, ranges, names=names,
+                                value_range=value_range))

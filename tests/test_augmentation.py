@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from sklearn.neighbors import NearestNeighbors
 
 from course_utils import augmentation, data
@@ -110,3 +111,43 @@ def test_balanced_subset_draws_per_class_and_respects_exclusions(rng):
     with pytest.raises(ValueError, match="fewer than per_class"):
         data.balanced_subset(labels, per_class=1, rng=rng, exclude=np.concatenate([first,
                                                                                    second]))
+
+
+def test_affine_transforms_turn_and_shift_like_numpy():
+    """A quarter turn is np.rot90 (clockwise as displayed); an integer shift moves pixels."""
+    from course_utils._tensorflow import keras
+
+    image = np.random.default_rng(0).random((1, 28, 28, 1)).astype(np.float32)
+
+    def moved(angle, zoom, shift):
+        transform = augmentation.affine_transforms(
+            np.array([angle], np.float32), np.array([zoom], np.float32),
+            np.array([shift], np.float32))
+        return np.asarray(keras.ops.image.affine_transform(
+            image, transform, interpolation="bilinear", fill_mode="constant",
+            fill_value=-1.0))[0, :, :, 0]
+
+    np.testing.assert_allclose(moved(np.pi / 2, 1.0, [0, 0]), np.rot90(image[0, :, :, 0], -1),
+                               atol=1e-5)
+    shifted = moved(0.0, 1.0, [2, -1])  # two pixels right, one up
+    np.testing.assert_allclose(shifted[:-1, 2:], image[0, 1:, :-2, 0], atol=1e-6)
+    assert np.all(shifted[:, :2] == -1.0) and np.all(shifted[-1] == -1.0)
+    # any angle, zoom and shift: bilinear reads at R(-a) (p - centre - shift) / zoom + centre
+    angle, zoom, shift = 0.3, 1.2, np.array([1.5, -0.5])
+    rows, cols = np.mgrid[0:28, 0:28].astype(float)
+    x, y = cols - 13.5 - shift[0], rows - 13.5 - shift[1]
+    source_x = (np.cos(angle) * x + np.sin(angle) * y) / zoom + 13.5
+    source_y = (-np.sin(angle) * x + np.cos(angle) * y) / zoom + 13.5
+    expected = ndimage.map_coordinates(image[0, :, :, 0].astype(float), [source_y, source_x],
+                                       order=1, mode="constant", cval=-1.0)
+    inside = (source_x >= 0) & (source_x <= 27) & (source_y >= 0) & (source_y <= 27)
+    np.testing.assert_allclose(moved(angle, zoom, shift)[inside], expected[inside], atol=1e-4)
+
+
+def test_random_affine_moves_only_in_training_and_within_its_bounds():
+    layer = augmentation.RandomAffine(max_degrees=0.0, max_zoom=0.0, max_shift=0.0, seed=1)
+    images = np.random.default_rng(1).random((3, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(layer(images, training=True), images, atol=1e-6)
+    turning = augmentation.RandomAffine(max_degrees=30.0, seed=1)
+    assert np.array_equal(turning(images), images)
+    assert not np.allclose(turning(images, training=True), images)

@@ -169,6 +169,42 @@ def test_headless_class_picker_shows_every_class(monkeypatch):
     assert labels == ["a", "b", "c"]
 
 
+def generate_by_code(categories, codes):
+    """A stand-in InfoGAN: brightness (category + first code + 2 * second code) / 20."""
+    value = (np.asarray(categories) + codes[:, 0] + 2 * codes[:, 1]) / 20.0
+    return np.repeat(value[:, None], 784, axis=1).astype(np.float32)
+
+
+def test_code_sweeps_hold_one_category_per_row_and_move_one_code_at_a_time():
+    sweeps = widgets.code_sweeps(generate_by_code, 2, [(0, 2), (0, 1)], num_steps=3)
+    assert sweeps.shape == (12, 784)
+    expected = np.array([[0 + 1, 1 + 1, 2 + 1, 1 + 0, 1 + 1, 1 + 2]]) + np.array([[0], [1]])
+    np.testing.assert_allclose(sweeps[:, 0], expected.ravel() / 20)
+
+
+def test_picking_a_category_and_moving_a_code_redraw_the_image():
+    explorer = widgets.build_code_explorer(generate_by_code, ["a", "b", "c"], [(0, 2), (0, 1)])
+    picker, _, second, image = explorer.children
+
+    def shown():
+        return np.asarray(Image.open(io.BytesIO(image.value)))[0, 0]
+
+    assert shown() == round(255 * (0 + 1 + 1) / 20)
+    picker.value = "c"
+    assert shown() == round(255 * (2 + 1 + 1) / 20)
+    second.value = 0.0
+    assert shown() == round(255 * (2 + 1) / 20)
+
+
+def test_headless_code_explorer_shows_the_sweeps(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    widgets.show_code_explorer(generate_by_code, ["a", "b"], [(0, 2), (0, 1)],
+                               names=["width", "slant"], num_steps=3)
+    assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
+    assert "width, then slant" in shown[0].axes[0].get_title()
+
+
 def test_record_prints_and_writes_only_under_the_runner(tmp_path, monkeypatch, capsys):
     assert report.record("accuracy", np.float32(0.5)) == 0.5
     assert "accuracy = 0.5" in capsys.readouterr().out

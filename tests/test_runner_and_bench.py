@@ -35,6 +35,35 @@ def test_run_executes_measures_and_collects_metrics(tmp_path):
     assert set(report["versions"]) >= {"tensorflow", "keras", "python"}
 
 
+def test_profile_prints_each_code_cells_time_and_memory(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "02_profiled.ipynb", "x = 1",
+                              "import numpy as np\nblock = np.ones(20_000_000)")
+    runner.run([notebook], mode="fast", in_place=False, output_dir=tmp_path / "out",
+               json_path=tmp_path / "run.json", markdown_path=tmp_path / "run.md", profile=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "cell" in line]
+    assert [line.split(":")[0].strip() for line in lines] == ["cell   0", "cell   1"]
+    peaks = [float(line.split("peak")[1].split()[0]) for line in lines]
+    assert peaks[0] > 20 and peaks[1] > peaks[0] + 100  # the second cell held 160 MB more
+
+
+def test_a_partial_run_replaces_only_its_own_rows(tmp_path):
+    """``--refresh NOTEBOOK``: the chapters run now replace their rows; the others stay."""
+    json_path = tmp_path / "run.json"
+    json_path.write_text(json.dumps({"mode": "full", "chapters": {
+        "01_demo": {"seconds": 9.0, "peak_rss_mb": 1.0, "metrics": {"answer": 1}},
+        "03_other": {"seconds": 5.0, "peak_rss_mb": 2.0, "metrics": {"kept": 3}}}}))
+    notebook = write_notebook(tmp_path / "01_demo.ipynb",
+                              "import course_utils as cu\ncu.report.record('answer', 42)")
+    code = runner.run([notebook], mode="fast", in_place=False, output_dir=tmp_path / "out",
+                      json_path=json_path, markdown_path=tmp_path / "run.md",
+                      keep=runner.earlier_results(json_path))
+    chapters = json.loads(json_path.read_text())["chapters"]
+    assert code == 0 and list(chapters) == ["01_demo", "03_other"]
+    assert chapters["01_demo"]["metrics"] == {"answer": 42}
+    assert chapters["03_other"]["metrics"] == {"kept": 3}
+    assert runner.earlier_results(tmp_path / "missing.json") == {}
+
+
 def test_a_failing_notebook_stops_the_run_and_shows_the_cell(tmp_path, capsys):
     first = write_notebook(tmp_path / "01_bad.ipynb", "x = 1", "assert x == 2, 'floor missed'")
     second = write_notebook(tmp_path / "02_never.ipynb", "print('unreached')")
