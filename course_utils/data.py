@@ -9,6 +9,10 @@ Each ``.npz`` file is looked for, first hit wins, in
 A file found on that path must have one of the full sha256 digests the course knows, and
 the four arrays inside it must have their known digests too; anything else stops with a
 :class:`DataError` that names the file, the places searched and the fix.
+
+Besides these: data the course makes itself with seeded functions (a ring of Gaussians;
+the Waves series of seed 001, :func:`waves`), and the Palmer penguins table
+(:func:`load_penguins`).
 """
 
 from __future__ import annotations
@@ -442,3 +446,55 @@ def load_penguins(*, clean: bool = True):
     frame = frame.dropna(subset=list(PENGUIN_CONTINUOUS), how="all")
     frame = frame.assign(sex=frame["sex"].fillna("unknown"), year=frame["year"].astype(str))
     return frame.reset_index(drop=True)
+
+
+#: The Waves data set's two kinds of wave (seed 001), in label order.
+WAVE_KINDS = ("sine", "sawtooth")
+#: Ranges of the Waves parameters: cycles per series, peak value, and the phase offset as a
+#: fraction of a period.
+WAVE_FREQUENCIES = (1.0, 3.0)
+WAVE_AMPLITUDES = (0.3, 1.0)
+WAVE_OFFSETS = (0.0, 1.0)
+
+
+def wave_shapes(kinds, frequencies, amplitudes, offsets, *, length: int = 30) -> np.ndarray:
+    """Waves of given kinds and parameters, sampled at ``length`` time steps.
+
+    ``amplitude * s(frequency * t + offset)`` at ``t = 0, 1/length, ..., (length-1)/length``,
+    where ``s(u) = sin(2 pi u)`` for a sine (kind 0) and ``2 (u mod 1) - 1``, a rising ramp
+    from -1 to 1 in each period, for a sawtooth (kind 1).
+
+    Args:
+        kinds: ``(n,)`` 0 (sine) or 1 (sawtooth); frequencies: cycles per series;
+        amplitudes: peak values; offsets: phase, as a fraction of a period. Each ``(n,)``.
+
+    Returns:
+        ``(n, length)`` float64.
+    """
+    kinds = np.asarray(kinds)
+    phase = (np.asarray(frequencies, float)[:, None] * np.arange(length) / length
+             + np.asarray(offsets, float)[:, None])
+    shapes = np.where(kinds[:, None] == 0, np.sin(2 * np.pi * phase), 2 * np.mod(phase, 1) - 1)
+    return np.asarray(amplitudes, float)[:, None] * shapes
+
+
+def waves(num_samples: int, *, length: int = 30, seed: int = 0):
+    """The Waves data set of seed 001: sines and sawtooths, half of each in random order,
+    with frequency, amplitude and phase offset drawn uniformly from
+    :data:`WAVE_FREQUENCIES`, :data:`WAVE_AMPLITUDES` and :data:`WAVE_OFFSETS`.
+
+    Returns:
+        series: ``(num_samples, length, 1)`` float32, values in [-1, 1].
+        kinds: ``(num_samples,)`` int32 labels, indices into :data:`WAVE_KINDS`.
+        parameters: ``{"frequency", "amplitude", "offset"}``, each ``(num_samples,)``.
+    """
+    if num_samples < 1 or length < 4:
+        raise ValueError(f"need num_samples >= 1 and length >= 4, got {num_samples}, {length}")
+    rng = np.random.default_rng(seed)
+    kinds = rng.permutation(np.arange(num_samples) % len(WAVE_KINDS)).astype(np.int32)
+    parameters = {"frequency": rng.uniform(*WAVE_FREQUENCIES, num_samples),
+                  "amplitude": rng.uniform(*WAVE_AMPLITUDES, num_samples),
+                  "offset": rng.uniform(*WAVE_OFFSETS, num_samples)}
+    series = wave_shapes(kinds, parameters["frequency"], parameters["amplitude"],
+                         parameters["offset"], length=length)
+    return series[..., np.newaxis].astype(np.float32), kinds, parameters

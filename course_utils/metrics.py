@@ -254,6 +254,44 @@ def code_purity(samples, codes, *, classifier: keras.Model | None = None,
     return best_matching(codes, read, num_classes=num_classes)
 
 
+def fit_waves(series, kinds, *, frequency_step: float = 0.02, offset_step: float = 0.01) -> dict:
+    """Estimate each wave's frequency, amplitude and phase offset: the best least-squares
+    fit of :func:`~course_utils.data.wave_shapes` of its kind, over a grid of frequencies
+    (slightly wider than :data:`~course_utils.data.WAVE_FREQUENCIES`) and offsets, with
+    the amplitude solved exactly for each (it enters linearly) and kept positive.
+
+    Args:
+        series: ``(n, length)`` or ``(n, length, 1)`` waves, real or generated.
+        kinds: ``(n,)`` the kind each is meant to be (0 sine, 1 sawtooth).
+
+    Returns:
+        ``{"frequency", "amplitude", "offset", "residual"}``, each ``(n,)``; ``residual`` is
+        the root-mean-square distance of each wave from its fit (0 for an exact wave on the
+        grid).
+    """
+    series = np.asarray(series, np.float64).reshape(len(series), -1)
+    kinds = np.asarray(kinds)
+    low, high = data.WAVE_FREQUENCIES
+    frequencies = np.arange(low - 0.5, high + 0.5 + 1e-9, frequency_step)
+    offsets = np.arange(0.0, 1.0, offset_step)
+    grid_f, grid_o = (values.ravel() for values in np.meshgrid(frequencies, offsets))
+    fit = {name: np.zeros(len(series)) for name in ("frequency", "amplitude", "offset",
+                                                    "residual")}
+    for kind in np.unique(kinds):
+        rows = np.flatnonzero(kinds == kind)
+        templates = data.wave_shapes(np.full(len(grid_f), kind), grid_f, np.ones(len(grid_f)),
+                                     grid_o, length=series.shape[1])
+        norms = np.sum(templates ** 2, axis=1)
+        projections = series[rows] @ templates.T  # (rows, templates)
+        best = np.argmax(np.where(projections > 0, projections ** 2 / norms, -1.0), axis=1)
+        amplitude = np.maximum(projections[np.arange(len(rows)), best] / norms[best], 0.0)
+        fitted = amplitude[:, None] * templates[best]
+        fit["frequency"][rows], fit["offset"][rows] = grid_f[best], grid_o[best]
+        fit["amplitude"][rows] = amplitude
+        fit["residual"][rows] = np.sqrt(np.mean((series[rows] - fitted) ** 2, axis=1))
+    return fit
+
+
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
     from sklearn.neighbors import KNeighborsClassifier

@@ -1,6 +1,7 @@
-"""Generative adversarial networks: generators, discriminators and critics (dense and
-convolutional, optionally conditioned on a class label), and the :class:`GAN`, :class:`WGAN`
-and :class:`WGANGP` models on the course's adversarial training design.
+"""Generative adversarial networks: generators, discriminators and critics (dense,
+convolutional and recurrent, optionally conditioned on a class label), and the :class:`GAN`,
+:class:`WGAN`, :class:`WGANGP` and :class:`InfoGAN` models on the course's adversarial
+training design.
 
 The three models share one ``train_step`` (:class:`~course_utils.training.AdversarialModel`'s:
 ``critic_steps`` discriminator steps, then one generator step). They differ only in their
@@ -768,3 +769,35 @@ def build_infogan(*, noise_dim: int = 62, num_categories: int = 10, num_continuo
                 g_optimizer=_optimizer(INFOGAN_TRAINING, "generator_learning_rate"),
                 steps_per_execution=steps_per_execution)
     return gan
+
+
+def build_lstm_generator(latent_dim: int, length: int, *, units: int = 64,
+                         num_classes: int | None = None, name: str = "generator") -> keras.Model:
+    """A recurrent generator (RCGAN, Esteban et al., 2017): ``(batch, latent_dim)`` (and
+    integer labels) -> ``(batch, length, 1)`` series in [-1, 1].
+
+    ``z`` (joined to the one-hot label) is fed to an LSTM of ``units`` at every time step;
+    a linear unit with ``tanh`` reads each step's state.
+    """
+    inputs, x, _ = _inputs((latent_dim,), num_classes, name)
+    x = keras.layers.RepeatVector(length, name=f"{name}_every_step")(x)
+    x = keras.layers.LSTM(units, return_sequences=True, name=f"{name}_lstm")(x)
+    outputs = keras.layers.Dense(1, activation="tanh", name=f"{name}_out")(x)
+    return _model(inputs, outputs, name)
+
+
+def build_lstm_discriminator(length: int, *, units: int = 64, num_classes: int | None = None,
+                             conditioning: str = "concat",
+                             name: str = "discriminator") -> keras.Model:
+    """A recurrent discriminator (RCGAN): ``(batch, length, 1)`` series (and integer labels)
+    -> ``(batch, 1)`` logits from an LSTM of ``units``'s last state; a conditional one reads
+    the label as :data:`CONDITIONINGS` says (``"concat"``: the one-hot label joined to every
+    time step).
+    """
+    _check_conditioning(conditioning)
+    inputs, x, one_hot = _inputs((length, 1), num_classes, name)
+    if one_hot is not None and conditioning == "concat":
+        label_steps = keras.layers.RepeatVector(length, name=f"{name}_label_steps")(one_hot)
+        x = keras.layers.Concatenate(name=f"{name}_joined")([x, label_steps])
+    x = keras.layers.LSTM(units, name=f"{name}_lstm")(x)
+    return _model(inputs, _score(x, inputs, conditioning, num_classes, name), name)
