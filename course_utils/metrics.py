@@ -292,6 +292,54 @@ def fit_waves(series, kinds, *, frequency_step: float = 0.02, offset_step: float
     return fit
 
 
+#: The classifiers of :func:`transfer_accuracy`.
+TRANSFER_CLASSIFIERS = ("conv", "dense")
+
+
+def transfer_accuracy(train_series, train_labels, test_series, test_labels, *,
+                      classifier: str = "conv", seed: int = 0) -> float:
+    """Test accuracy of a small classifier of series fitted on one set and tested on
+    another. Fitted on generated series and tested on real ones, it is train-on-synthetic,
+    test-on-real (TSTR, Esteban et al., 2017); fitted on real ones, the TRTR baseline.
+
+    Args:
+        train_series, test_series: ``(n, steps, 1)`` (or ``(n, steps)``) series.
+        train_labels, test_labels: ``(n,)`` integer labels.
+        classifier: ``"conv"``, two 1-D convolutions (16 filters of 5 steps, ReLU), a global
+            max-pooling and a linear layer, trained 10 epochs with Adam: it finds a shape
+            wherever in the series it is, so it needs no example of every phase; or
+            ``"dense"``, a scikit-learn MLP with one hidden layer of 64 on the raw values,
+            which does.
+    """
+    if classifier not in TRANSFER_CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {TRANSFER_CLASSIFIERS}, got {classifier!r}")
+    train_series, test_series = (np.asarray(x, np.float32).reshape(len(x), -1, 1)
+                                 for x in (train_series, test_series))
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    if classifier == "dense":
+        from sklearn.neural_network import MLPClassifier
+
+        model = MLPClassifier((64,), max_iter=1000, random_state=seed)
+        model.fit(train_series[..., 0], train_labels)
+        return float(model.score(test_series[..., 0], test_labels))
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input(train_series.shape[1:]),
+        keras.layers.Conv1D(16, 5, activation="relu"),
+        keras.layers.Conv1D(16, 5, activation="relu"),
+        keras.layers.GlobalMaxPooling1D(),
+        keras.layers.Dense(num_classes),
+    ])
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(data.make_dataset(train_series, train_labels, batch_size=64, seed=seed),
+              epochs=10, verbose=0, shuffle=False)  # the data set shuffles itself
+    predicted = apply_in_batches(model, test_series).argmax(axis=1)
+    training.release_memory()
+    return float(np.mean(predicted == test_labels))
+
+
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
     from sklearn.neighbors import KNeighborsClassifier

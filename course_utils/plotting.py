@@ -301,6 +301,43 @@ def plot_adversarial_history(
         axes[0].figure.suptitle(title)
     return axes[0].figure
 
+def plot_series(
+    series,
+    *,
+    num_cols: int = 8,
+    titles: Sequence[str] | None = None,
+    color_by: Sequence[int] | None = None,
+    suptitle: str | None = None,
+) -> plt.Figure:
+    """Small multiples of 1-D series, one panel each, on shared axes from -1 to 1.
+
+    Args:
+        series: ``(n, steps)`` or ``(n, steps, 1)``.
+        titles: one short title per panel (e.g. the kind and parameters).
+        color_by: an integer per series (e.g. its kind) choosing its colour.
+    """
+    series = np.asarray(series).reshape(len(series), -1)
+    if titles is not None and len(titles) != len(series):
+        raise ValueError(f"{len(titles)} titles for {len(series)} series")
+    num_rows = -(-len(series) // num_cols)
+    figure, axes = plt.subplots(num_rows, num_cols, figsize=(1.7 * num_cols, 1.3 * num_rows),
+                                sharex=True, sharey=True, squeeze=False, layout="constrained")
+    for index, ax in enumerate(axes.ravel()):
+        if index >= len(series):
+            ax.axis("off")
+            continue
+        group = 0 if color_by is None else int(color_by[index])
+        ax.plot(series[index], color=PALETTE[group % len(PALETTE)], linewidth=1.2)
+        ax.set_ylim(-1.1, 1.1)
+        ax.set_xticks([])
+        ax.set_yticks([-1, 0, 1] if index % num_cols == 0 else [])
+        if titles is not None:
+            ax.set_title(titles[index], fontsize=8)
+    if suptitle:
+        figure.suptitle(suptitle)
+    return figure
+
+
 def plot_confusion_matrix(
     true_labels,
     predicted_labels,

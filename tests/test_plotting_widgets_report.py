@@ -47,6 +47,18 @@ def test_every_figure_function_returns_a_figure():
     plt.close("all")
 
 
+def test_series_panels_one_per_series_with_titles_and_colours():
+    series = np.sin(np.linspace(0, 6, 30))[None, :, None] * np.array([1, 0.5, -1])[:, None, None]
+    figure = plotting.plot_series(series, num_cols=2, titles=["a", "b", "c"], color_by=[0, 1, 0])
+    used = [ax for ax in figure.axes if ax.lines]
+    assert len(figure.axes) == 4 and len(used) == 3 and used[1].get_title() == "b"
+    np.testing.assert_allclose(used[2].lines[0].get_ydata(), series[2, :, 0])
+    assert used[0].lines[0].get_color() != used[1].lines[0].get_color()
+    with pytest.raises(ValueError, match="2 titles for 3 series"):
+        plotting.plot_series(series, titles=["a", "b"])
+    plt.close("all")
+
+
 def test_grid_layout_and_latent_grid_orientation():
     images = np.stack([np.full((28, 28), v) for v in (0.2, 0.4, 0.6)])
     _, ax = plt.subplots()

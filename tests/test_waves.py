@@ -69,3 +69,42 @@ def test_lstm_networks_shapes_and_labels(conditioning):
     assert scores.shape == (5, 1)
     flipped = discriminator([series, 1 - labels])
     assert not np.allclose(scores, flipped)
+
+
+@pytest.mark.parametrize("classifier", metrics.TRANSFER_CLASSIFIERS)
+def test_transfer_accuracy_learns_separable_labels_and_not_shuffled_ones(classifier):
+    series, kinds, _ = data.waves(600, seed=5)
+    test, test_kinds, _ = data.waves(300, seed=6)
+    assert metrics.transfer_accuracy(series, kinds, test, test_kinds,
+                                     classifier=classifier) > 0.95
+    shuffled = np.random.default_rng(0).permutation(kinds)
+    assert metrics.transfer_accuracy(series, shuffled, test, test_kinds,
+                                     classifier=classifier) < 0.8
+
+
+def test_only_the_convolution_classifies_phases_it_never_saw():
+    """Trained on waves that all start at phase offset 0, tested on every offset."""
+    rng = np.random.default_rng(0)
+    kinds = np.arange(600) % 2
+    frequencies, amplitudes = rng.uniform(1, 3, 600), rng.uniform(0.3, 1, 600)
+    one_phase = data.wave_shapes(kinds, frequencies, amplitudes, np.zeros(600))
+    test, test_kinds, _ = data.waves(400, seed=7)
+    conv = metrics.transfer_accuracy(one_phase, kinds, test, test_kinds, classifier="conv")
+    dense = metrics.transfer_accuracy(one_phase, kinds, test, test_kinds, classifier="dense")
+    assert conv > 0.9 and conv > dense + 0.1
+    with pytest.raises(ValueError, match="classifier"):
+        metrics.transfer_accuracy(test, test_kinds, test, test_kinds, classifier="svm")
+
+
+def test_rcgan_recipe_trains_measures_and_caches(isolated_cache):
+    from course_utils import recipes
+
+    small = dict(recipes.rcgan_config(), num_train=256, units=8, epochs=1, num_samples=100)
+    run = recipes.rcgan(small)
+    assert set(run.metrics) == {"tstr_conv_accuracy", "trtr_conv_accuracy",
+                                "tstr_dense_accuracy", "trtr_dense_accuracy",
+                                "median_residual", "ks_frequency", "ks_amplitude", "ks_offset"}
+    assert run.metrics["trtr_conv_accuracy"] > 0.9 and 0 <= run.metrics["ks_offset"] <= 1
+    assert run.snapshots()[1].shape == (16, 30, 1)
+    assert int(run.model.d_optimizer.iterations) == 3 * int(run.model.optimizer.iterations)
+    assert recipes.rcgan(small).from_cache
