@@ -1,0 +1,200 @@
+"""Models that learn an encoder adversarially, on the course's one adversarial training step
+(:class:`~course_utils.training.AdversarialModel`): the BiGAN and the adversarial
+autoencoder (AAE). In both, the "generator" player is two networks, an encoder and a
+generator (or decoder), so they override ``generator_variables``.
+
+- **BiGAN** (Donahue, Krähenbühl & Darrell, 2017; ALI, Dumoulin et al., 2017): a generator
+  ``G: z -> x``, an encoder ``E: x -> z``, and a discriminator of *pairs* ``(x, z)`` that
+  tells ``(x, E(x))`` from ``(G(z), z)``. At the optimum ``E`` inverts ``G``.
+- **AAE** (Makhzani et al., 2016): an autoencoder whose codes ``E(x)`` a discriminator
+  tells from draws of a prior; the encoder learns to make its codes look like the prior,
+  so decoding prior draws generates. Given labels, the decoder also reads the label and
+  the code is left to hold the style (the supervised AAE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from course_utils import losses
+from course_utils._tensorflow import keras
+from course_utils.models.gans import GAN
+from course_utils.training import AdversarialModel
+
+ops = keras.ops
+
+
+def build_joint_discriminator(input_dim: int = 784, latent_dim: int = 64, *,
+                              hidden_units: Sequence[int] = (512, 256),
+                              name: str = "discriminator") -> keras.Model:
+    """A BiGAN discriminator of pairs: ``[(batch, input_dim) x, (batch, latent_dim) z]`` ->
+    ``(batch, 1)`` logits; ``x`` and ``z`` joined, then LeakyReLU(0.2) dense layers."""
+    x = keras.Input((input_dim,), name=f"{name}_x")
+    z = keras.Input((latent_dim,), name=f"{name}_z")
+    h = keras.layers.Concatenate(name=f"{name}_pair")([x, z])
+    for index, units in enumerate(hidden_units, start=1):
+        h = keras.layers.Dense(units, name=f"{name}_{index}")(h)
+        h = keras.layers.LeakyReLU(0.2)(h)
+    return keras.Model([x, z], keras.layers.Dense(1, name=f"{name}_out")(h), name=name)
+
+
+class BiGAN(GAN):
+    """A bidirectional GAN on flat data in the generator's range (e.g. images in [-1, 1]).
+
+    Args:
+        generator: ``(batch, latent_dim)`` -> ``(batch, input_dim)``.
+        encoder: ``(batch, input_dim)`` -> ``(batch, latent_dim)``.
+        discriminator: ``[x, z]`` -> ``(batch, 1)`` logits
+            (:func:`build_joint_discriminator`).
+        **kwargs: :class:`~course_utils.models.gans.GAN`'s (``latent_dim``, ``data_range``,
+            ``seed``, ...); a BiGAN is unconditional.
+
+    The discriminator minimizes the GAN's binary cross-entropy with ``(x, E(x))`` as real and
+    ``(G(z), z)`` as generated; the generator and the encoder minimize the same with the
+    labels swapped (each player's non-saturating loss). ``real_score`` and ``fake_score``
+    are the mean ``D`` of the two kinds of pairs.
+    """
+
+    def __init__(self, generator: keras.Model, encoder: keras.Model,
+                 discriminator: keras.Model, **kwargs):
+        if kwargs.get("num_classes") is not None:
+            raise ValueError("the course's BiGAN is unconditional: leave num_classes unset")
+        super().__init__(generator, discriminator, **kwargs)
+        self.encoder = encoder
+
+    @property
+    def generator_variables(self):
+        return self.generator.trainable_variables + self.encoder.trainable_variables
+
+    def pair_scores(self, batch, training: bool):
+        """``D(x, E(x))`` on the real batch and ``D(G(z), z)`` on as many fresh ``z``."""
+        real, _ = self.split_batch(batch)
+        z = self.latents(ops.shape(real)[0])
+        real_scores = self.discriminator([real, self.encoder(real, training=training)],
+                                         training=training)
+        fake_scores = self.discriminator([self.generate(z, training=training), z],
+                                         training=training)
+        return real_scores, fake_scores
+
+    def discriminator_losses(self, batch, training: bool) -> dict:
+        real_scores, fake_scores = self.pair_scores(batch, training)
+        return {"d_loss": self.discriminator_objective(real_scores, fake_scores),
+                "real_score": self.mean_score(real_scores),
+                "fake_score": self.mean_score(fake_scores)}
+
+    def generator_losses(self, batch, training: bool) -> dict:
+        real_scores, fake_scores = self.pair_scores(batch, training)
+        return {"g_loss": losses.discriminator_loss(fake_scores, real_scores)}
+
+    def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
+        """``E(x)`` ``(n, latent_dim)`` of flat images in [0, 1] ``(n, input_dim)``."""
+        from course_utils.models import apply_in_batches
+
+        low, high = self.data_range
+        scaled = low + (high - low) * np.asarray(images, np.float32)
+        return apply_in_batches(self.encoder, scaled, batch_size=batch_size)
+
+    def reconstruct(self, images) -> np.ndarray:
+        """``G(E(x))`` in [0, 1], for flat images in [0, 1]."""
+        return self.generate_from(self.encode(images))
+
+
+class AdversarialAutoencoder(AdversarialModel):
+    """An adversarial autoencoder on flat images in [0, 1] with a Gaussian prior.
+
+    Args:
+        encoder: ``(batch, input_dim)`` -> ``(batch, latent_dim)`` codes (deterministic).
+        decoder: codes (and integer labels, when ``num_classes`` is set) -> ``(batch,
+            input_dim)`` logits of a Bernoulli likelihood.
+        discriminator: ``(batch, latent_dim)`` -> ``(batch, 1)`` logits, prior draws vs codes.
+        latent_dim: size of the code.
+        prior_std: the prior is ``N(0, prior_std^2 I)``.
+        adversarial_weight: weight of the encoder's adversarial loss against the
+            reconstruction loss (summed binary cross-entropy per image, in nats).
+        num_classes: make the decoder read the label (the supervised AAE); the encoder
+            never sees it.
+        seed: seeds the prior draws during training.
+
+    The discriminator's step minimizes the GAN's cross-entropy with prior draws as real and
+    codes as generated; the encoder-decoder step minimizes reconstruction plus the
+    encoder's non-saturating loss (Makhzani et al. run the two as separate phases per
+    batch; here they share the generator's step). Reports ``d_loss``, ``g_loss``,
+    ``reconstruction`` and the mean ``D`` of prior draws and of codes.
+    """
+
+    loss_names = ("d_loss", "g_loss", "reconstruction", "real_score", "fake_score")
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
+                 *, latent_dim: int, prior_std: float = 5.0, adversarial_weight: float = 1.0,
+                 num_classes: int | None = None, seed: int = 0, **kwargs):
+        if prior_std <= 0 or adversarial_weight < 0:
+            raise ValueError(f"need prior_std > 0 and adversarial_weight >= 0, got "
+                             f"{prior_std}, {adversarial_weight}")
+        super().__init__(**kwargs)
+        self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
+        self.latent_dim = latent_dim
+        self.prior_std = float(prior_std)
+        self.adversarial_weight = float(adversarial_weight)
+        self.num_classes = num_classes
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @property
+    def generator_variables(self):
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    def split_batch(self, batch):
+        """``(images, labels or None)``: a supervised AAE trains on ``(images, labels)``."""
+        if self.num_classes is None:
+            return (batch[0] if isinstance(batch, (tuple, list)) else batch), None
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("a supervised AAE trains on (images, labels) batches")
+        return batch[0], batch[1]
+
+    def decode_logits(self, codes, labels=None, *, training: bool = False):
+        inputs = codes if self.num_classes is None else [codes, labels]
+        return self.decoder(inputs, training=training)
+
+    def discriminator_losses(self, batch, training: bool) -> dict:
+        images, _ = self.split_batch(batch)
+        codes = self.encoder(images, training=training)
+        prior = self.prior_std * keras.random.normal(ops.shape(codes), seed=self.seed_generator)
+        prior_scores = self.discriminator(prior, training=training)
+        code_scores = self.discriminator(codes, training=training)
+        return {"d_loss": losses.discriminator_loss(prior_scores, code_scores),
+                "real_score": ops.mean(ops.sigmoid(prior_scores)),
+                "fake_score": ops.mean(ops.sigmoid(code_scores))}
+
+    def generator_losses(self, batch, training: bool) -> dict:
+        images, labels = self.split_batch(batch)
+        codes = self.encoder(images, training=training)
+        logits = self.decode_logits(codes, labels, training=training)
+        reconstruction = ops.mean(losses.binary_cross_entropy(images, logits))
+        adversarial = losses.generator_loss(self.discriminator(codes, training=training))
+        return {"g_loss": reconstruction + self.adversarial_weight * adversarial,
+                "reconstruction": reconstruction}
+
+    def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
+        """Codes ``(n, latent_dim)`` of flat images in [0, 1]."""
+        from course_utils.models import apply_in_batches
+
+        return apply_in_batches(self.encoder, images, batch_size=batch_size)
+
+    def decode(self, codes, labels=None, *, batch_size: int = 1000) -> np.ndarray:
+        """Images in [0, 1] ``(n, input_dim)``: the Bernoulli means of the decoder."""
+        from course_utils.models import apply_in_batches
+
+        if (labels is None) != (self.num_classes is None):
+            raise ValueError("pass labels exactly when the AAE is supervised "
+                             f"(num_classes={self.num_classes})")
+        inputs = np.asarray(codes, np.float32) if labels is None else (
+            np.asarray(codes, np.float32), np.asarray(labels, np.int32))
+        logits = apply_in_batches(self.decoder, inputs, batch_size=batch_size)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def sample(self, num_samples: int, *, labels=None, seed: int = 0) -> np.ndarray:
+        """Decode ``num_samples`` draws of the prior (with ``labels`` when supervised)."""
+        codes = self.prior_std * np.random.default_rng(seed).standard_normal(
+            (num_samples, self.latent_dim))
+        return self.decode(codes, labels)
