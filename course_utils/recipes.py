@@ -311,8 +311,7 @@ def _quality_and_critic_gap(run_config: dict[str, Any]):
 
     def measure(model) -> dict[str, float]:
         fake = model.generate_from(latents, labels=labels, averaged=False)
-        low, high = model.data_range
-        gap = model.score_gap(low + (high - low) * real, low + (high - low) * fake, labels)
+        gap = model.score_gap(model.to_data_range(real), model.to_data_range(fake), labels)
         return {"fid": metrics.classifier_fid(fake, real), "score_gap": gap}
 
     return measure

@@ -73,9 +73,8 @@ class MemorySampler:
 
     def _run(self):
         while not self._stop.is_set():
-            try:
-                rss = self._rss()
-            except psutil.Error:
+            rss = self.current_bytes()
+            if not rss:  # the process has gone
                 return
             self.peak_bytes = max(self.peak_bytes, rss)
             self.window_peak_bytes = max(self.window_peak_bytes, rss)

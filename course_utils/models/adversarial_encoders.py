@@ -92,9 +92,8 @@ class BiGAN(GAN):
         """``E(x)`` ``(n, latent_dim)`` of flat images in [0, 1] ``(n, input_dim)``."""
         from course_utils.models import apply_in_batches
 
-        low, high = self.data_range
-        scaled = low + (high - low) * np.asarray(images, np.float32)
-        return apply_in_batches(self.encoder, scaled, batch_size=batch_size)
+        return apply_in_batches(self.encoder, self.to_data_range(images),
+                                batch_size=batch_size)
 
     def reconstruct(self, images) -> np.ndarray:
         """``G(E(x))`` in [0, 1], for flat images in [0, 1]."""

@@ -360,6 +360,12 @@ class GAN(AdversarialModel):
         return self.generate_from(z.astype(np.float32), labels=labels, averaged=averaged,
                                   batch_size=batch_size)
 
+    def to_data_range(self, images) -> np.ndarray:
+        """Examples in [0, 1] (what :meth:`sample` returns, or real images) mapped to the
+        range the networks work in, ``data_range``."""
+        low, high = self.data_range
+        return low + (high - low) * np.asarray(images, np.float32)
+
     def generate_from(self, latents, *, labels=None, averaged: bool = True,
                       batch_size: int = 1000) -> np.ndarray:
         """Like :meth:`sample`, from given latents ``(n, latent_dim)`` (e.g. fixed ones, or
@@ -612,15 +618,14 @@ class InfoGAN(GAN):
     def recognize(self, images, *, batch_size: int = 1000):
         """Q on images in [0, 1] ``(n, 28, 28, 1)``: ``(category probabilities (n,
         num_categories), continuous means (n, num_continuous))``."""
+        from scipy.special import softmax
+
         from course_utils.models import apply_in_batches
 
-        low, high = self.data_range
-        images = low + (high - low) * np.asarray(images, np.float32)
-        _, q_outputs = apply_in_batches(self.discriminator, images, batch_size=batch_size)
+        _, q_outputs = apply_in_batches(self.discriminator, self.to_data_range(images),
+                                        batch_size=batch_size)
         logits, means, _ = self.split_q(q_outputs)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        return probabilities, np.asarray(means)
+        return softmax(logits, axis=1), np.asarray(means)
 
 
 def clip_weights(variables, clip_value: float) -> None:
