@@ -348,6 +348,22 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int =
     return float(classifier.score(test_codes, test_labels))
 
 
+def latent_recovery(latents, recovered) -> float:
+    """How well an encoder inverts a generator: the correlation between each coordinate of
+    ``z`` and of ``E(G(z))``, averaged over the ``latent_dim`` coordinates (1: exact
+    inversion up to scale; about 0 for an encoder that ignores its input).
+
+    Args:
+        latents, recovered: ``(n, latent_dim)``.
+    """
+    latents, recovered = np.asarray(latents, np.float64), np.asarray(recovered, np.float64)
+    if latents.shape != recovered.shape or latents.ndim != 2 or len(latents) < 2:
+        raise ValueError(f"need two (n >= 2, latent_dim) arrays of one shape, got "
+                         f"{latents.shape} and {recovered.shape}")
+    return float(np.mean([np.corrcoef(a, b)[0, 1]
+                          for a, b in zip(latents.T, recovered.T, strict=True)]))
+
+
 def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarray:
     """Per-image negative ELBO in nats under a Bernoulli likelihood (one-sample estimate).
 

@@ -420,6 +420,23 @@ def train(
     return TrainingResult(history=history, seconds=seconds, interrupted=interrupted)
 
 
+@contextlib.contextmanager
+def graph_optimizer_options(**options: bool):
+    """Set TensorFlow's graph-optimizer (Grappler) options for the graphs first run inside
+    the block, e.g. ``remapping=False``, and restore the previous settings after it.
+
+    Grappler optimizes a ``tf.function`` when it first runs, so wrapping the training call
+    is enough. The names are those of ``tf.config.optimizer.set_experimental_options``.
+    """
+    previous = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options(options)
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options(
+            {name: previous.get(name, True) for name in options})
+
+
 def release_memory() -> None:
     """Give memory freed by a training run back to the operating system.
 

@@ -15,17 +15,32 @@ rng = np.random.default_rng(0)
 
 def _bigan():
     keras.utils.set_random_seed(0)
-    model = ae.BiGAN(gans.build_mlp_generator(4, 16, hidden_units=(8,)),
-                     build_mlp(16, (8,), 4, activation="relu", name="encoder"),
-                     ae.build_joint_discriminator(16, 4, hidden_units=(8,)), latent_dim=4)
-    model.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
-                  steps_per_execution=1)
-    return model
+    return ae.build_bigan(latent_dim=4, generator_filters=(8, 4), encoder_filters=(4, 8),
+                          discriminator_filters=(4, 8), latent_units=8, hidden_units=8,
+                          steps_per_execution=1)
+
+
+def _images(count):
+    """Random images in [-1, 1], ``(count, 28, 28, 1)``."""
+    return rng.uniform(-1, 1, (count, 28, 28, 1)).astype(np.float32)
+
+
+def test_bigan_builders_shapes_and_dropout_only_in_training():
+    model = _bigan()
+    z = rng.normal(size=(3, 4)).astype(np.float32)
+    images = _images(3)
+    assert model.generator(z).shape == (3, 28, 28, 1)
+    assert model.encoder(images).shape == (3, 4)
+    assert model.discriminator([images, z]).shape == (3, 1)
+    np.testing.assert_allclose(model.discriminator([images, z]),
+                               model.discriminator([images, z]))
+    assert not np.allclose(model.discriminator([images, z], training=True),
+                           model.discriminator([images, z], training=True))
 
 
 def test_bigan_losses_score_the_two_kinds_of_pairs_with_swapped_labels(monkeypatch):
     model = _bigan()
-    real = keras.ops.convert_to_tensor(rng.uniform(-1, 1, (6, 16)).astype(np.float32))
+    real = keras.ops.convert_to_tensor(_images(6))
     z = keras.ops.convert_to_tensor(rng.normal(size=(6, 4)).astype(np.float32))
     monkeypatch.setattr(model, "latents", lambda batch_size: z)
     real_scores = np.asarray(model.discriminator([real, model.encoder(real)]))
@@ -48,8 +63,7 @@ def test_bigan_step_trains_generator_and_encoder_together():
     model = _bigan()
     encoder_before = [w.copy() for w in model.encoder.get_weights()]
     discriminator_before = [w.copy() for w in model.discriminator.get_weights()]
-    history = model.fit(rng.uniform(-1, 1, (8, 16)).astype(np.float32), batch_size=8, epochs=1,
-                        verbose=0).history
+    history = model.fit(_images(8), batch_size=8, epochs=1, verbose=0).history
     assert set(history) == set(model.loss_names)
     assert len(model.generator_variables) == (len(model.generator.trainable_variables)
                                               + len(model.encoder.trainable_variables))
@@ -59,10 +73,11 @@ def test_bigan_step_trains_generator_and_encoder_together():
 
 def test_bigan_encode_maps_the_data_range_and_reconstructs():
     model = _bigan()
-    images = rng.uniform(0, 1, (5, 16)).astype(np.float32)
-    np.testing.assert_allclose(model.encode(images), model.encoder(2 * images - 1), rtol=1e-5)
+    images = (_images(5) + 1) / 2
+    np.testing.assert_allclose(model.encode(images), model.encoder(2 * images - 1), rtol=1e-5,
+                               atol=1e-6)
     reconstructions = model.reconstruct(images)
-    assert reconstructions.shape == (5, 16)
+    assert reconstructions.shape == (5, 28, 28, 1)
     assert reconstructions.min() >= 0 and reconstructions.max() <= 1
     with pytest.raises(ValueError, match="unconditional"):
         ae.BiGAN(model.generator, model.encoder, model.discriminator, latent_dim=4,
@@ -125,3 +140,47 @@ def test_supervised_aae_decoder_reads_the_label_and_sampling_follows_the_prior()
         model.decode(codes)
     with pytest.raises(ValueError, match="prior_std"):
         _aae(prior_std=0.0)
+
+
+def test_build_aae_shapes_and_the_two_learning_rates():
+    model = ae.build_aae(latent_dim=2, hidden_units=(8, 4), discriminator_units=(4,),
+                         num_classes=10, learning_rate=1e-3, steps_per_execution=1)
+    images = rng.uniform(0, 1, (3, 784)).astype(np.float32)
+    codes = model.encoder(images)
+    assert codes.shape == (3, 2)
+    assert model.decode(np.asarray(codes), np.arange(3)).shape == (3, 784)
+    assert model.discriminator(codes).shape == (3, 1)
+    assert [layer.units for layer in model.decoder.layers
+            if isinstance(layer, keras.layers.Dense)] == [4, 8, 784]
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(5e-4)
+
+
+def test_bigan_recipe_trains_measures_and_caches():
+    from course_utils import recipes
+
+    small = dict(recipes.bigan_config(), latent_dim=4, generator_filters=[8, 4],
+                 encoder_filters=[4, 8], discriminator_filters=[4, 8], latent_units=8,
+                 hidden_units=8, train_limit=256, num_samples=200)
+    run = recipes.bigan(small)
+    assert {"fid", "knn_accuracy", "random_encoder_knn_accuracy", "reconstruction_accuracy",
+            "latent_recovery"} <= set(run.metrics)
+    # the untrained encoder's codes still tell digits apart better than chance
+    assert 0.2 < run.metrics["random_encoder_knn_accuracy"] <= 1.0
+    assert -1.0 <= run.metrics["latent_recovery"] <= 1.0
+    assert run.snapshots()[1].shape == (100, 28, 28, 1)
+    again = recipes.bigan(small)
+    assert again.from_cache and again.metrics == run.metrics
+
+
+def test_supervised_aae_recipe_trains_measures_and_caches():
+    from course_utils import recipes
+
+    small = dict(recipes.aae_config(supervised=True), hidden_units=[16, 8],
+                 discriminator_units=[8], train_limit=300, num_samples=200, epochs=1)
+    run = recipes.aae(small)
+    assert {"fid", "conditional_accuracy", "code_mean", "code_std"} <= set(run.metrics)
+    assert len(run.metrics["code_std"]) == 2
+    assert int(run.model.optimizer.iterations) == 3  # 300 images in batches of 100
+    again = recipes.aae(small)
+    assert again.from_cache and again.metrics == run.metrics

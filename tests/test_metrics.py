@@ -104,6 +104,20 @@ def test_knn_accuracy_on_separable_and_on_shuffled_labels():
     assert metrics.knn_accuracy(codes, shuffled, codes, labels) < 0.8
 
 
+def test_latent_recovery_against_pearson_correlations():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    latents = rng.normal(size=(500, 3))
+    recovered = latents * [2.0, -1.0, 0.5] + rng.normal(0, [0.1, 1.0, 5.0], (500, 3)) + 3.0
+    expected = np.mean([stats.pearsonr(latents[:, i], recovered[:, i])[0] for i in range(3)])
+    assert metrics.latent_recovery(latents, recovered) == pytest.approx(expected, rel=1e-10)
+    assert metrics.latent_recovery(latents, 4 * latents - 1) == pytest.approx(1.0)
+    assert abs(metrics.latent_recovery(latents, rng.normal(size=(500, 3)))) < 0.1
+    with pytest.raises(ValueError, match="shape"):
+        metrics.latent_recovery(latents, latents[:, :2])
+
+
 def test_bits_per_dim_of_a_uniform_density():
     # Uniform on [0, 256)^D has density 256^-D: 8 bits per dimension; the same density
     # written for x / 256 (uniform on [0, 1), NLL 0) needs data_scale=256.

@@ -329,3 +329,12 @@ def test_a_training_data_function_is_called_only_when_training(isolated_cache):
                                     train_data=training_data)
     assert not first.from_cache and second.from_cache
     assert len(calls) == 1
+
+
+def test_graph_optimizer_options_apply_inside_the_block_only():
+    from course_utils._tensorflow import tf
+
+    before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+    with training.graph_optimizer_options(remapping=not before):
+        assert tf.config.optimizer.get_experimental_options()["remapping"] is (not before)
+    assert tf.config.optimizer.get_experimental_options().get("remapping", True) is before

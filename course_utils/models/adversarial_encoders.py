@@ -20,32 +20,53 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
+from course_utils.models import gans
 from course_utils.models.gans import GAN
 from course_utils.training import AdversarialModel
 
 ops = keras.ops
 
 
-def build_joint_discriminator(input_dim: int = 784, latent_dim: int = 64, *,
-                              hidden_units: Sequence[int] = (512, 256),
-                              name: str = "discriminator") -> keras.Model:
-    """A BiGAN discriminator of pairs: ``[(batch, input_dim) x, (batch, latent_dim) z]`` ->
-    ``(batch, 1)`` logits; ``x`` and ``z`` joined, then LeakyReLU(0.2) dense layers."""
-    x = keras.Input((input_dim,), name=f"{name}_x")
+def build_conv_encoder(latent_dim: int, *, filters: Sequence[int] = (32, 64),
+                       name: str = "encoder") -> keras.Model:
+    """A BiGAN encoder ``(batch, 28, 28, 1)`` images in [-1, 1] -> ``(batch, latent_dim)``:
+    the DCGAN discriminator's body (:func:`~course_utils.models.gans.conv_features`, batch
+    normalization after the second convolution) and a linear layer."""
+    images = keras.Input((28, 28, 1), name=f"{name}_input")
+    features = gans.conv_features(images, filters, batch_norm=True, name=name)
+    return keras.Model(images, keras.layers.Dense(latent_dim, name=f"{name}_out")(features),
+                       name=name)
+
+
+def build_joint_discriminator(latent_dim: int, *, filters: Sequence[int] = (32, 64),
+                              latent_units: int = 512, hidden_units: int = 512,
+                              dropout: float = 0.2, name: str = "discriminator") -> keras.Model:
+    """A BiGAN discriminator of pairs: ``[(batch, 28, 28, 1) x, (batch, latent_dim) z]`` ->
+    ``(batch, 1)`` logits.
+
+    ``x`` goes through the DCGAN discriminator's body, ``z`` through a dense layer of
+    ``latent_units`` (so that the 784 pixels do not drown the code), then the two joined go
+    through dropout, a dense layer of ``hidden_units`` and dropout again (as in ALI,
+    Dumoulin et al., 2017), LeakyReLU(0.2) throughout.
+    """
+    x = keras.Input((28, 28, 1), name=f"{name}_x")
     z = keras.Input((latent_dim,), name=f"{name}_z")
-    h = keras.layers.Concatenate(name=f"{name}_pair")([x, z])
-    for index, units in enumerate(hidden_units, start=1):
-        h = keras.layers.Dense(units, name=f"{name}_{index}")(h)
-        h = keras.layers.LeakyReLU(0.2)(h)
+    z_features = keras.layers.LeakyReLU(0.2)(
+        keras.layers.Dense(latent_units, name=f"{name}_z_dense")(z))
+    h = keras.layers.Concatenate(name=f"{name}_pair")(
+        [gans.conv_features(x, filters, name=name), z_features])
+    h = keras.layers.Dropout(dropout, name=f"{name}_dropout_1")(h)
+    h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(hidden_units, name=f"{name}_joint")(h))
+    h = keras.layers.Dropout(dropout, name=f"{name}_dropout_2")(h)
     return keras.Model([x, z], keras.layers.Dense(1, name=f"{name}_out")(h), name=name)
 
 
 class BiGAN(GAN):
-    """A bidirectional GAN on flat data in the generator's range (e.g. images in [-1, 1]).
+    """A bidirectional GAN on data in the generator's range (e.g. images in [-1, 1]).
 
     Args:
-        generator: ``(batch, latent_dim)`` -> ``(batch, input_dim)``.
-        encoder: ``(batch, input_dim)`` -> ``(batch, latent_dim)``.
+        generator: ``(batch, latent_dim)`` -> ``(batch, *data_shape)``.
+        encoder: ``(batch, *data_shape)`` -> ``(batch, latent_dim)``.
         discriminator: ``[x, z]`` -> ``(batch, 1)`` logits
             (:func:`build_joint_discriminator`).
         **kwargs: :class:`~course_utils.models.gans.GAN`'s (``latent_dim``, ``data_range``,
@@ -89,14 +110,14 @@ class BiGAN(GAN):
         return {"g_loss": losses.discriminator_loss(fake_scores, real_scores)}
 
     def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
-        """``E(x)`` ``(n, latent_dim)`` of flat images in [0, 1] ``(n, input_dim)``."""
+        """``E(x)`` ``(n, latent_dim)`` of images in [0, 1] ``(n, *data_shape)``."""
         from course_utils.models import apply_in_batches
 
         return apply_in_batches(self.encoder, self.to_data_range(images),
                                 batch_size=batch_size)
 
     def reconstruct(self, images) -> np.ndarray:
-        """``G(E(x))`` in [0, 1], for flat images in [0, 1]."""
+        """``G(E(x))`` in [0, 1], for images in [0, 1]."""
         return self.generate_from(self.encode(images))
 
 
@@ -197,3 +218,54 @@ class AdversarialAutoencoder(AdversarialModel):
         codes = self.prior_std * np.random.default_rng(seed).standard_normal(
             (num_samples, self.latent_dim))
         return self.decode(codes, labels)
+
+
+def build_bigan(*, latent_dim: int = 32, generator_filters: Sequence[int] = (64, 32),
+                encoder_filters: Sequence[int] = (32, 64),
+                discriminator_filters: Sequence[int] = (32, 64),
+                latent_units: int = 512, hidden_units: int = 512, dropout: float = 0.2,
+                seed: int = 0, steps_per_execution: int = 32) -> BiGAN:
+    """Build and compile a convolutional BiGAN for MNIST digits in [-1, 1]: chapter 05's DCGAN
+    generator, :func:`build_conv_encoder` and :func:`build_joint_discriminator`, each player
+    with the DCGAN's Adam (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`)."""
+    generator = gans.build_conv_generator(latent_dim, filters=generator_filters)
+    encoder = build_conv_encoder(latent_dim, filters=encoder_filters)
+    discriminator = build_joint_discriminator(
+        latent_dim, filters=discriminator_filters, latent_units=latent_units,
+        hidden_units=hidden_units, dropout=dropout)
+    model = BiGAN(generator, encoder, discriminator, latent_dim=latent_dim, seed=seed,
+                  name="bigan")
+    settings = gans.TRAINING_DEFAULTS["gan"]
+    model.compile(d_optimizer=gans.make_optimizer(settings),
+                  g_optimizer=gans.make_optimizer(settings),
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def build_aae(*, latent_dim: int = 2, hidden_units: Sequence[int] = (512, 256),
+              discriminator_units: Sequence[int] = (256, 256), prior_std: float = 5.0,
+              adversarial_weight: float = 1.0, num_classes: int | None = None,
+              learning_rate: float = 1e-3, seed: int = 0, jit_compile: bool = False,
+              steps_per_execution: int = 32) -> AdversarialAutoencoder:
+    """Build and compile a dense adversarial autoencoder for flat images in [0, 1].
+
+    The encoder is a ReLU MLP ``784 -> hidden_units -> latent_dim``, the decoder the mirror
+    image (LeakyReLU, :func:`~course_utils.models.gans.build_mlp_generator`, reading the
+    label when ``num_classes`` is set), the code discriminator a LeakyReLU MLP of
+    ``discriminator_units``. Adam with ``beta_1 = 0.5``: ``learning_rate`` for the
+    autoencoder, half of it for the discriminator.
+    """
+    from course_utils.models.autoencoders import build_mlp
+
+    encoder = build_mlp(784, hidden_units, latent_dim, activation="relu", name="encoder")
+    decoder = gans.build_mlp_generator(latent_dim, 784, hidden_units=tuple(hidden_units)[::-1],
+                                       output_activation=None, num_classes=num_classes,
+                                       name="decoder")
+    discriminator = gans.build_mlp_discriminator(latent_dim, hidden_units=discriminator_units)
+    model = AdversarialAutoencoder(encoder, decoder, discriminator, latent_dim=latent_dim,
+                                   prior_std=prior_std, adversarial_weight=adversarial_weight,
+                                   num_classes=num_classes, seed=seed, name="aae")
+    model.compile(d_optimizer=keras.optimizers.Adam(learning_rate / 2, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                  steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+    return model

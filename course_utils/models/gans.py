@@ -154,6 +154,20 @@ def build_conv_generator(latent_dim: int, *, filters: Sequence[int] = (64, 32),
     return _model(inputs, outputs, name)
 
 
+def conv_features(images, filters: Sequence[int], *, batch_norm: bool = False,
+                  name: str = "discriminator"):
+    """The DCGAN discriminator's body on ``(batch, 28, 28, channels)`` images: stride-2 4x4
+    convolutions with LeakyReLU(0.2) (28 -> 14 -> 7 for two), batch normalization after all
+    but the first when ``batch_norm``, flattened to ``(batch, 7 * 7 * filters[-1])``."""
+    x = images
+    for index, count in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(count, 4, strides=2, padding="same", name=f"{name}_conv_{index}")(x)
+        if batch_norm and index > 1:
+            x = keras.layers.BatchNormalization(name=f"{name}_bn_{index}")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    return keras.layers.Flatten()(x)
+
+
 def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: int | None = None,
                              conditioning: str = "concat",
                              name: str = "discriminator") -> keras.Model:
@@ -170,10 +184,7 @@ def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: 
         label_maps = keras.layers.RepeatVector(28 * 28)(one_hot)  # (batch, 784, classes)
         label_maps = keras.layers.Reshape((28, 28, num_classes))(label_maps)
         x = keras.layers.Concatenate(name=f"{name}_joined")([x, label_maps])
-    for index, count in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(count, 4, strides=2, padding="same", name=f"{name}_conv_{index}")(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
-    x = keras.layers.Flatten()(x)
+    x = conv_features(x, filters, name=name)
     return _model(inputs, _score(x, inputs, conditioning, num_classes, name), name)
 
 
@@ -190,13 +201,7 @@ def build_infogan_discriminator(q_outputs: int, *, filters: Sequence[int] = (64,
     2 * num_continuous``).
     """
     images = keras.Input((28, 28, 1), name=f"{name}_input")
-    x = images
-    for index, count in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(count, 4, strides=2, padding="same", name=f"{name}_conv_{index}")(x)
-        if batch_norm and index > 1:
-            x = keras.layers.BatchNormalization(name=f"{name}_bn_{index}")(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
-    x = keras.layers.Flatten()(x)
+    x = conv_features(images, filters, batch_norm=batch_norm, name=name)
     x = keras.layers.Dense(hidden_units, name=f"{name}_shared")(x)
     if batch_norm:
         x = keras.layers.BatchNormalization(name=f"{name}_bn_shared")(x)
@@ -686,7 +691,9 @@ def training_settings(model: str, options: Mapping[str, Any]) -> dict:
             **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
 
 
-def _optimizer(settings: dict, learning_rate_key: str = "learning_rate"):
+def make_optimizer(settings: dict, learning_rate_key: str = "learning_rate"):
+    """The optimizer a training-settings dict names (e.g. :data:`TRAINING_DEFAULTS`' entries),
+    with its learning rate read from ``learning_rate_key``."""
     if settings["optimizer"] == "rmsprop":
         return keras.optimizers.RMSprop(settings[learning_rate_key])
     return keras.optimizers.Adam(settings[learning_rate_key], beta_1=settings["beta_1"],
@@ -736,7 +743,7 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
     options = {key: value for key, value in options.items() if key not in TRAINING_OPTIONS}
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
                         critic_steps=settings["critic_steps"], **options)
-    gan.compile(d_optimizer=_optimizer(settings), g_optimizer=_optimizer(settings),
+    gan.compile(d_optimizer=make_optimizer(settings), g_optimizer=make_optimizer(settings),
                 steps_per_execution=steps_per_execution, jit_compile=jit_compile)
     return gan
 
@@ -770,8 +777,8 @@ def build_infogan(*, noise_dim: int = 62, num_categories: int = 10, num_continuo
     gan = InfoGAN(generator, discriminator, noise_dim=noise_dim, num_categories=num_categories,
                   num_continuous=num_continuous, recognition_augmentation=moved, seed=seed,
                   name="infogan", **options)
-    gan.compile(d_optimizer=_optimizer(INFOGAN_TRAINING),
-                g_optimizer=_optimizer(INFOGAN_TRAINING, "generator_learning_rate"),
+    gan.compile(d_optimizer=make_optimizer(INFOGAN_TRAINING),
+                g_optimizer=make_optimizer(INFOGAN_TRAINING, "generator_learning_rate"),
                 steps_per_execution=steps_per_execution)
     return gan
 
