@@ -109,8 +109,34 @@ def gan_case(batch_size: int = 128) -> BenchCase:
     return BenchCase(course_epoch, plain_epoch, len(images))
 
 
+def flow_case(batch_size: int = 128, num_images: int = 6016) -> BenchCase:
+    """Chapter 11's RealNVP (8 dense couplings of 1024-1024) on the first ``num_images``
+    MNIST training digits 0-8, compiled as its recipe compiles it (32 steps per execution,
+    no XLA), against the same model compiled keras-io style (one step per execution,
+    ``fit`` on a NumPy array). A subset keeps an epoch short."""
+    from course_utils import data, recipes
+    from course_utils.models.flows import build_realnvp
+
+    images, _ = data.load_images("mnist", "train", digits=recipes.FLOW_DIGITS,
+                                 limit=num_images)
+    options = {"logit_alpha": 1e-5, "actnorm": True, "dequantize": True}
+    course_model = build_realnvp((28, 28, 1), **options)
+    plain_model = build_realnvp((28, 28, 1), steps_per_execution=1, **options)
+    for model in (course_model, plain_model):
+        model.initialize(images[:2000])
+    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
+
+    def course_epoch():
+        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+    def plain_epoch():
+        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
+
+    return BenchCase(course_epoch, plain_epoch, len(images))
+
+
 CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case, "vae": vae_case,
-                                             "gan": gan_case}
+                                             "gan": gan_case, "flow": flow_case}
 
 
 def samples_per_second(epoch_fns: dict[str, Callable[[], None]],

@@ -414,6 +414,28 @@ def gaussian_ring(num_samples: int, *, num_modes: int = 8, radius: float = 2.0,
     return points.astype(np.float32), modes
 
 
+def two_moons(num_samples: int, *, noise: float = 0.05, seed: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Points on two interleaved half circles of radius 1, the classic 2-D density that a
+    Gaussian cannot fit: the upper moon ``(cos a, sin a)`` and the lower one
+    ``(1 - cos a, 1/2 - sin a)``, ``a ~ U(0, pi)``, half of the points each, plus Gaussian
+    noise of std ``noise``, shifted so that the two moons are centred on the origin.
+
+    Returns:
+        points: ``(num_samples, 2)`` float32.
+        moons: ``(num_samples,)`` int32, 0 for the upper moon and 1 for the lower one.
+    """
+    if num_samples < 1 or noise < 0:
+        raise ValueError(f"need num_samples >= 1 and noise >= 0, got {num_samples}, {noise}")
+    rng = np.random.default_rng(seed)
+    moons = (np.arange(num_samples) % 2).astype(np.int32)
+    angles = rng.uniform(0, np.pi, num_samples)
+    upper = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    lower = np.stack([1 - np.cos(angles), 0.5 - np.sin(angles)], axis=1)
+    points = np.where(moons[:, None] == 0, upper, lower) - [0.5, 0.25]
+    return (points + rng.normal(0, noise, points.shape)).astype(np.float32), moons
+
+
 #: Palmer penguins' columns as chapter 07 models them: four categories (the year has only
 #: three values, 2007-2009) and four measurements.
 PENGUIN_CATEGORICAL = ("species", "island", "sex", "year")

@@ -8,7 +8,15 @@ from collections.abc import Callable
 import numpy as np
 
 from course_utils._tensorflow import keras
-from course_utils.models import adversarial_encoders, autoencoders, classifier, gans, vaes
+from course_utils.models import (
+    adversarial_encoders,
+    autoencoders,
+    classifier,
+    flows,
+    gans,
+    gaussians,
+    vaes,
+)
 
 
 def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.ndarray:
@@ -48,4 +56,5 @@ def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.n
     return np.concatenate(outputs)
 
 
-__all__ = ["adversarial_encoders", "apply_in_batches", "autoencoders", "classifier", "gans", "vaes"]
+__all__ = ["adversarial_encoders", "apply_in_batches", "autoencoders", "classifier", "flows",
+           "gans", "gaussians", "vaes"]

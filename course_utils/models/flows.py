@@ -1,0 +1,301 @@
+"""Normalizing flows: RealNVP (Dinh, Sohl-Dickstein & Bengio, 2017) in plain Keras 3.
+
+A flow is an invertible map ``f: x -> z`` with a tractable Jacobian determinant. With a
+standard normal ``p(z)``, the change of variables gives the exact log-likelihood
+
+    log p(x) = log N(f(x); 0, I) + log |det df/dx|.
+
+Every piece here is a *bijector* with ``forward(x) -> (y, log_det)`` (``log_det`` of shape
+``(batch,)``) and ``inverse(y) -> x``; a flow chains them and sums the log-determinants.
+
+- :class:`AffineCoupling`: the pixels a binary mask keeps pass through unchanged and
+  condition a scale and a shift of the others, ``y = m * x + (1 - m) * (x * exp(s) + t)``
+  with ``s, t`` functions of ``m * x``. Its Jacobian is triangular (the kept coordinates do
+  not depend on the changed ones), so ``log |det| = sum((1 - m) * s)``.
+- :class:`LogitTransform`: maps dequantized pixels in (0, 1) to the real line (RealNVP's
+  preprocessing), with its log-determinant counted.
+- :class:`RealNVP`: the chain, trained by maximum likelihood on the course's one training
+  step; optionally dequantizing its 8-bit inputs itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from course_utils import losses
+from course_utils._tensorflow import keras
+from course_utils.training import GenerativeModel
+
+ops = keras.ops
+
+#: Pixel levels of 8-bit images: dequantized pixels are ``(level + u) / 256``.
+PIXEL_LEVELS = 256
+
+
+def checkerboard_mask(shape: Sequence[int], parity: int) -> np.ndarray:
+    """A ``{0, 1}`` float32 mask of ``shape`` (without the batch axis) that alternates
+    like a checkerboard over the first two axes of an image ``(height, width[, channels])``,
+    or over the coordinates of a vector ``(dims,)``; ``parity`` 0 or 1 picks which squares
+    are 1 (kept)."""
+    if parity not in (0, 1):
+        raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+    shape = tuple(int(size) for size in shape)
+    if len(shape) == 1:
+        return ((np.arange(shape[0]) + parity) % 2 == 0).astype(np.float32)
+    rows, cols = np.indices(shape[:2])
+    mask = ((rows + cols + parity) % 2 == 0).astype(np.float32)
+    return np.broadcast_to(mask.reshape(shape[:2] + (1,) * (len(shape) - 2)), shape).copy()
+
+
+class AffineCoupling(keras.layers.Layer):
+    """An affine coupling layer: ``y = m * x + (1 - m) * (x * exp(s) + t)``.
+
+    Args:
+        mask: ``{0, 1}`` array of the example shape; 1 marks the coordinates kept.
+        conditioner: a Keras model from ``m * x`` ``(batch, *shape)`` to
+            ``(batch, *shape[:-1], 2 * shape[-1])``: the raw log-scales then the shifts.
+            Vectors ``(batch, dims)`` give ``(batch, 2 * dims)``.
+
+    The log-scale is ``s = scale * tanh(raw)`` with a learned ``scale`` per coordinate
+    (initially 1), which keeps early steps from exploding, as in the RealNVP code.
+    """
+
+    def __init__(self, mask, conditioner: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.mask = np.asarray(mask, np.float32)
+        self.conditioner = conditioner
+        self.scale = self.add_weight(shape=self.mask.shape, initializer="ones", name="scale")
+        self.built = True  # its weights exist now; the conditioner was built on creation
+
+    def _scale_and_shift(self, kept):
+        raw_scale, shift = ops.split(self.conditioner(kept), 2, axis=-1)
+        changed = 1.0 - ops.convert_to_tensor(self.mask)
+        return changed * self.scale * ops.tanh(raw_scale), changed * shift
+
+    def forward(self, x):
+        """``(y, log_det)``: ``y`` of ``x``'s shape, ``log_det`` ``(batch,)`` nats."""
+        mask = ops.convert_to_tensor(self.mask)
+        log_scale, shift = self._scale_and_shift(mask * x)
+        y = mask * x + (1.0 - mask) * x * ops.exp(log_scale) + shift
+        return y, ops.sum(ops.reshape(log_scale, (ops.shape(x)[0], -1)), axis=1)
+
+    def inverse(self, y):
+        mask = ops.convert_to_tensor(self.mask)
+        log_scale, shift = self._scale_and_shift(mask * y)
+        return mask * y + (1.0 - mask) * (y - shift) * ops.exp(-log_scale)
+
+
+class LogitTransform(keras.layers.Layer):
+    """RealNVP's preprocessing of pixels ``v`` in (0, 1): ``y = logit(a + (1 - 2a) v)``.
+
+    ``a`` (``alpha``; Dinh et al. use 0.05 on CIFAR-10) keeps the logit away from the
+    infinities at 0 and 1. Per pixel ``log |dy/dv| = log(1 - 2a) - log(p) - log(1 - p)``
+    with ``p = a + (1 - 2a) v``, so that densities of ``y`` convert to densities of ``v``.
+    """
+
+    def __init__(self, alpha: float = 0.05, **kwargs):
+        if not 0.0 < alpha < 0.5:
+            raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def forward(self, v):
+        p = self.alpha + (1.0 - 2.0 * self.alpha) * v
+        y = ops.log(p) - ops.log1p(-p)
+        per_pixel = math.log(1.0 - 2.0 * self.alpha) - ops.log(p) - ops.log1p(-p)
+        return y, ops.sum(ops.reshape(per_pixel, (ops.shape(v)[0], -1)), axis=1)
+
+    def inverse(self, y):
+        return (ops.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha)
+
+
+class ActNorm(keras.layers.Layer):
+    """A per-coordinate affine bijector, ``y = (x - bias) * exp(-log_scale)`` (Kingma &
+    Dhariwal, 2018), ``log |det| = -sum(log_scale)``. :meth:`initialize` sets it from a
+    batch so that its outputs start with zero mean and unit variance per coordinate; both
+    parameters are then trained.
+
+    Args:
+        shape: one example's shape.
+    """
+
+    def __init__(self, shape: Sequence[int], **kwargs):
+        super().__init__(**kwargs)
+        shape = tuple(int(size) for size in shape)
+        self.bias = self.add_weight(shape=shape, initializer="zeros", name="bias")
+        self.log_scale = self.add_weight(shape=shape, initializer="zeros", name="log_scale")
+        self.built = True
+
+    def initialize(self, x, *, min_std: float = 1e-3) -> None:
+        """Set ``bias`` and ``log_scale`` to the mean and log standard deviation (at least
+        ``min_std``) of each coordinate over the batch ``x``."""
+        x = np.asarray(x, np.float64)
+        self.bias.assign(x.mean(axis=0).astype(np.float32))
+        self.log_scale.assign(np.log(np.maximum(x.std(axis=0), min_std)).astype(np.float32))
+
+    def forward(self, x):
+        y = (x - self.bias) * ops.exp(-self.log_scale)
+        return y, -ops.sum(self.log_scale) * ops.ones((ops.shape(x)[0],))
+
+    def inverse(self, y):
+        return y * ops.exp(self.log_scale) + self.bias
+
+
+class RealNVP(GenerativeModel):
+    """A flow of bijectors with a standard normal base, trained by maximum likelihood.
+
+    Args:
+        bijectors: applied in order from data to latent (e.g. a :class:`LogitTransform`,
+            then :class:`AffineCoupling` layers with alternating masks).
+        dequantize: the inputs are 8-bit images scaled to [0, 1] (``level / 255``); each
+            training and evaluation batch is dequantized to ``(level + u) / 256`` with
+            ``u ~ U(0, 1)``, so the model is a density on [0, 1)^D whose NLL converts to
+            bits per dimension of the 0..255 levels with ``data_scale=256``
+            (:func:`~course_utils.metrics.bits_per_dim`). Without it, the inputs are used
+            as they are (e.g. points in the plane).
+        seed: seeds the dequantization noise.
+
+    ``compute_losses`` reports ``loss``: the mean NLL per example in nats.
+    """
+
+    def __init__(self, bijectors: Sequence[keras.layers.Layer], *, dequantize: bool = False,
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.bijectors = list(bijectors)
+        self.dequantize = dequantize
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def dequantized(self, images):
+        """``(round(255 x) + u) / 256`` with ``u ~ U(0, 1)``, for images ``x`` in [0, 1]."""
+        levels = ops.round(ops.convert_to_tensor(images, "float32") * (PIXEL_LEVELS - 1))
+        noise = keras.random.uniform(ops.shape(levels), seed=self.seed_generator)
+        return (levels + noise) / PIXEL_LEVELS
+
+    def forward(self, x):
+        """``(z, log_det)`` of ``x`` (already dequantized, when the model dequantizes)."""
+        x = ops.convert_to_tensor(x, "float32")
+        log_det = ops.zeros((ops.shape(x)[0],))
+        for bijector in self.bijectors:
+            x, step_log_det = bijector.forward(x)
+            log_det = log_det + step_log_det
+        return x, log_det
+
+    def initialize(self, x) -> None:
+        """Initialize every :class:`ActNorm` from the batch ``x`` (images in [0, 1] when the
+        model dequantizes): each sees the batch as the bijectors before it leave it."""
+        x = self.dequantized(x) if self.dequantize else ops.convert_to_tensor(x, "float32")
+        for bijector in self.bijectors:
+            if isinstance(bijector, ActNorm):
+                bijector.initialize(x)
+            x = bijector.forward(x)[0]
+
+    def forward_steps(self, x) -> list:
+        """``x`` and its image after each bijector (for plotting a flow layer by layer)."""
+        steps = [x]
+        for bijector in self.bijectors:
+            steps.append(bijector.forward(steps[-1])[0])
+        return steps
+
+    def inverse(self, z):
+        for bijector in reversed(self.bijectors):
+            z = bijector.inverse(z)
+        return z
+
+    def negative_log_likelihood(self, x):
+        """``(batch,)`` nats of ``x`` (dequantized first, when the model dequantizes)."""
+        if self.dequantize:
+            x = self.dequantized(x)
+        return losses.flow_negative_log_likelihood(*self.forward(x))
+
+    def compute_losses(self, batch, training: bool) -> dict:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return {"loss": ops.mean(self.negative_log_likelihood(x))}
+
+    def sample(self, num_samples: int, *, temperature: float = 1.0, seed: int = 0,
+               batch_size: int = 1000) -> np.ndarray:
+        """Invert ``num_samples`` draws of ``N(0, temperature^2 I)``; images are clipped
+        to [0, 1]."""
+        shape = self.example_shape
+        z = temperature * np.random.default_rng(seed).standard_normal(
+            (num_samples, *shape)).astype(np.float32)
+        return self.decode(z, batch_size=batch_size)
+
+    def encode(self, x, *, batch_size: int = 1000) -> np.ndarray:
+        """``z = f(x)`` in batches; images are taken at their pixel centres,
+        ``(level + 1/2) / 256``, when the model dequantizes."""
+        return _in_batches(lambda batch: self.forward(self._centred(batch))[0], x, batch_size)
+
+    def decode(self, z, *, batch_size: int = 1000) -> np.ndarray:
+        """``x = f^-1(z)`` in batches (clipped to [0, 1] when the model dequantizes)."""
+        x = _in_batches(self.inverse, z, batch_size)
+        return np.clip(x, 0.0, 1.0) if self.dequantize else x
+
+    def _centred(self, x):
+        if not self.dequantize:
+            return ops.convert_to_tensor(x, "float32")
+        levels = ops.round(ops.convert_to_tensor(x, "float32") * (PIXEL_LEVELS - 1))
+        return (levels + 0.5) / PIXEL_LEVELS
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        """The shape of one example (without the batch axis)."""
+        coupling = next(b for b in self.bijectors if isinstance(b, AffineCoupling))
+        return coupling.mask.shape
+
+
+def _in_batches(function: Callable, inputs, batch_size: int) -> np.ndarray:
+    inputs = np.asarray(inputs, np.float32)
+    return np.concatenate([np.asarray(function(ops.convert_to_tensor(inputs[i:i + batch_size])))
+                           for i in range(0, len(inputs), batch_size)])
+
+
+def build_dense_conditioner(shape: Sequence[int], hidden_units: Sequence[int], *,
+                            name: str = "conditioner") -> keras.Model:
+    """A coupling layer's conditioner for examples of ``shape``: flattened, ReLU dense
+    layers of ``hidden_units``, then a linear layer to twice the example's size, reshaped
+    to ``(*shape[:-1], 2 * shape[-1])`` (vectors: ``(2 * dims,)``). The last layer starts at
+    zero, so every coupling starts as the identity (log-scale 0, shift 0)."""
+    shape = tuple(int(size) for size in shape)
+    inputs = keras.Input(shape, name=f"{name}_input")
+    h = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
+    for index, units in enumerate(hidden_units, start=1):
+        h = keras.layers.Dense(units, activation="relu", name=f"{name}_{index}")(h)
+    out = keras.layers.Dense(2 * int(np.prod(shape)), kernel_initializer="zeros",
+                             name=f"{name}_out")(h)
+    out = keras.layers.Reshape((*shape[:-1], 2 * shape[-1]))(out)
+    return keras.Model(inputs, out, name=name)
+
+
+def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
+                  hidden_units: Sequence[int] = (1024, 1024), logit_alpha: float | None = None,
+                  actnorm: bool = False, dequantize: bool = False, learning_rate=1e-3,
+                  seed: int = 0, jit_compile: bool = False,
+                  steps_per_execution: int = 32) -> RealNVP:
+    """Build and compile a RealNVP of ``num_couplings`` affine couplings with checkerboard
+    masks of alternating parity, each with a :func:`build_dense_conditioner`.
+
+    Args:
+        shape: one example's shape, e.g. ``(28, 28, 1)`` or ``(2,)``.
+        logit_alpha: put a :class:`LogitTransform` with this ``alpha`` first (for images).
+        actnorm: put an :class:`ActNorm` before the first coupling and after each (call
+            :meth:`RealNVP.initialize` on a batch before training).
+        dequantize: see :class:`RealNVP`.
+        learning_rate: Adam's (a float or a schedule).
+    """
+    bijectors = [] if logit_alpha is None else [LogitTransform(logit_alpha, name="logit")]
+    if actnorm:
+        bijectors.append(ActNorm(shape, name="actnorm_input"))
+    for index in range(num_couplings):
+        conditioner = build_dense_conditioner(shape, hidden_units,
+                                              name=f"conditioner_{index}")
+        bijectors.append(AffineCoupling(checkerboard_mask(shape, index % 2), conditioner,
+                                        name=f"coupling_{index}"))
+        if actnorm:
+            bijectors.append(ActNorm(shape, name=f"actnorm_{index}"))
+    model = RealNVP(bijectors, dequantize=dequantize, seed=seed, name="realnvp")
+    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    return model
