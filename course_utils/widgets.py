@@ -98,6 +98,14 @@ def _float_sliders(names: Sequence[str] | None, ranges: Sequence[tuple[float, fl
                                          strict=True)]
 
 
+def _image_widget():
+    """An empty PNG ``ipywidgets.Image`` shown at its own size (a box would stretch it to
+    the notebook's width)."""
+    import ipywidgets as widgets
+
+    return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
+
+
 def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, float]], *,
                           value_range: tuple[float, float] = (0.0, 1.0),
                           names: Sequence[str] | None = None):
@@ -109,7 +117,7 @@ def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, flo
     import ipywidgets as widgets
 
     sliders = _float_sliders(names, ranges)
-    image = widgets.Image(format="png")
+    image = _image_widget()
 
     def redraw(_change=None):
         point = [slider.value for slider in sliders]
@@ -178,7 +186,7 @@ def build_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
 
     picker = widgets.ToggleButtons(options=list(class_names), description="class")
     new_samples = widgets.Button(description="new samples")
-    image = widgets.Image(format="png")
+    image = _image_widget()
     seed = {"value": 0}
 
     def redraw(_change=None):
@@ -246,7 +254,7 @@ def build_code_explorer(generate_fn: CodeFn, category_names: Sequence[str],
 
     picker = widgets.ToggleButtons(options=list(category_names), description="category")
     sliders = _float_sliders(names, ranges)
-    image = widgets.Image(format="png")
+    image = _image_widget()
 
     def redraw(_change=None):
         codes = np.array([[slider.value for slider in sliders]], np.float32)
