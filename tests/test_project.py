@@ -64,3 +64,16 @@ def test_the_readme_shows_the_committed_course_report():
     if not report.exists():
         pytest.skip("no full run committed yet")
     assert report_table(report.read_text()) in (ROOT / "README.md").read_text()
+
+
+def test_citation_and_contributing_agree_with_the_project():
+    import yaml
+
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["title"] and citation["authors"]
+    assert citation["repository-code"] == PYPROJECT["project"]["urls"]["Repository"]
+    assert citation["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    for part in ("**Goal**", "**You will learn**", "**Prerequisites**", "**Metrics**",
+                 "cu.config.pick", "make test-browser"):
+        assert part in contributing, part

@@ -1,6 +1,7 @@
 """The runner on small synthetic notebooks, its audit and metadata stripping; the bench."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -113,3 +114,20 @@ def test_update_readme_replaces_only_the_marked_table(tmp_path):
     runner.update_readme(readme, "# Course run\n\ntext\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     assert readme.read_text() == ("intro\n<!-- course-report -->\n| a | b |\n|---|---|\n"
                                   "| 1 | 2 |\n<!-- /course-report -->\noutro\n")
+
+
+def test_a_chapter_records_the_same_metrics_twice_from_a_cold_cache(tmp_path, monkeypatch):
+    """Reproducibility: chapter 02 in fast mode, run twice in new kernels, each time with an
+    empty model cache (so everything is trained again): the recorded metrics are equal."""
+    notebook = Path(__file__).resolve().parent.parent / "notebooks" / \
+        "02_generating_from_latent_space.ipynb"
+    metrics = []
+    for attempt in range(2):
+        report_dir = tmp_path / f"report_{attempt}"
+        report_dir.mkdir()
+        monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / f"cache_{attempt}"))
+        monkeypatch.setenv("COURSE_REPORT_DIR", str(report_dir))
+        metrics.append(runner.execute_notebook(notebook, tmp_path / f"run_{attempt}.ipynb",
+                                               report_dir)["metrics"])
+    assert metrics[0], "the chapter recorded nothing"
+    assert metrics[0] == metrics[1]
