@@ -546,6 +546,26 @@ def _write_entry_atomically(folder: Path, model: keras.Model, entry: dict,
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+class NotCachedError(LookupError):
+    """A model was asked for inside :func:`cache_only` and is not in the cache."""
+
+
+_CACHE_ONLY = {"active": False}
+
+
+@contextlib.contextmanager
+def cache_only():
+    """Inside the block, :func:`load_or_train` loads from the cache or raises
+    :class:`NotCachedError`; it never trains (chapter 12 compares the models the other
+    chapters trained, without training any itself)."""
+    previous = _CACHE_ONLY["active"]
+    _CACHE_ONLY["active"] = True
+    try:
+        yield
+    finally:
+        _CACHE_ONLY["active"] = previous
+
+
 def load_or_train(
     name: str,
     build_fn: Callable[[], keras.Model],
@@ -578,9 +598,15 @@ def load_or_train(
 
     Returns:
         A :class:`CachedRun`.
+
+    Raises:
+        NotCachedError: inside :func:`cache_only`, when the entry is not cached.
     """
     key = cache_key(name, config_dict)
     folder = config.cache_dir() / f"{name}-{key}"
+    if _CACHE_ONLY["active"] and not folder.exists():
+        raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
+                             f"{config.cache_dir()}")
     strategy = strategy or config.distribution_strategy()
     with strategy.scope():
         model = build_fn()

@@ -338,3 +338,23 @@ def test_graph_optimizer_options_apply_inside_the_block_only():
     with training.graph_optimizer_options(remapping=not before):
         assert tf.config.optimizer.get_experimental_options()["remapping"] is (not before)
     assert tf.config.optimizer.get_experimental_options().get("remapping", True) is before
+
+
+def test_cache_only_loads_what_is_cached_and_never_trains(isolated_cache):
+    built = []
+
+    def build():
+        built.append(1)
+        return build_tiny_flow()
+
+    with training.cache_only(), pytest.raises(training.NotCachedError, match="not in the cache"):
+        training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+                               train_data=lambda: pytest.fail("cache_only must not train"))
+    assert not built, "nothing is built for a model that is not cached"
+    trained = training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+                                     train_data=data.make_dataset(gaussian_data(), batch_size=64))
+    with training.cache_only():
+        loaded = training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+                                        train_data=None)
+    assert loaded.from_cache and loaded.metrics == trained.metrics
+    assert not training._CACHE_ONLY["active"]
