@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -138,18 +139,46 @@ def _artifacts() -> Path:
     return folder
 
 
+def _kernel_state(base_url: str, name: str) -> str | None:
+    """The execution state of the kernel of notebook ``name``'s session, if it has one."""
+    with urllib.request.urlopen(f"{base_url}/api/sessions?token={TOKEN}", timeout=5) as reply:
+        sessions = json.loads(reply.read())
+    states = [session["kernel"]["execution_state"] for session in sessions
+              if session.get("path", "").endswith(name) and session.get("kernel")]
+    return states[0] if states else None
+
+
 def _open_and_run_all(browser, lab, name: str, *, images: int):
-    """Open notebook ``name`` in Lab, run all cells, and wait for ``images`` widget images."""
+    """Open notebook ``name`` in Lab, wait for its kernel, run all cells, and wait for
+    ``images`` widget images (a screenshot is kept if they do not come)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     base_url, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{base_url}/lab/tree/{name}?reset&token={TOKEN}")  # only this notebook
     page.wait_for_selector(f"{PANEL} .jp-Cell", state="attached")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while _kernel_state(base_url, name) != "idle":
+        if time.monotonic() > deadline:
+            pytest.fail(f"the kernel of {name} did not start")
+        time.sleep(0.5)
     widget_images = page.locator(f"{PANEL} .jp-OutputArea .widget-vbox img")
-    widget_images.nth(images - 1).wait_for(state="attached")
+    started = page.locator(f"{PANEL} .jp-InputPrompt").filter(  # "[*]:" or "[1]:", not "[ ]:"
+        has_text=re.compile(r"\[(\*|\d+)\]"))
+    for attempt in range(2):  # in one CI run a Run All clicked as Lab settled was lost
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+        try:
+            started.first.wait_for(state="attached", timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            page.screenshot(path=_artifacts() / f"{Path(name).stem}_run_all_{attempt}.png")
+    try:
+        widget_images.nth(images - 1).wait_for(state="attached")
+    except PlaywrightTimeout:
+        page.screenshot(path=_artifacts() / f"{Path(name).stem}_not_run.png")
+        raise
     return page, widget_images
 
 
