@@ -21,7 +21,7 @@ Every piece here is a *bijector* with ``forward(x) -> (y, log_det)`` (``log_det`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -226,11 +226,16 @@ class RealNVP(GenerativeModel):
     def encode(self, x, *, batch_size: int = 1000) -> np.ndarray:
         """``z = f(x)`` in batches; images are taken at their pixel centres,
         ``(level + 1/2) / 256``, when the model dequantizes."""
-        return _in_batches(lambda batch: self.forward(self._centred(batch))[0], x, batch_size)
+        from course_utils.models import apply_in_batches
+
+        return apply_in_batches(lambda batch: self.forward(self._centred(batch))[0], x,
+                                batch_size=batch_size)
 
     def decode(self, z, *, batch_size: int = 1000) -> np.ndarray:
         """``x = f^-1(z)`` in batches (clipped to [0, 1] when the model dequantizes)."""
-        x = _in_batches(self.inverse, z, batch_size)
+        from course_utils.models import apply_in_batches
+
+        x = apply_in_batches(self.inverse, z, batch_size=batch_size)
         return np.clip(x, 0.0, 1.0) if self.dequantize else x
 
     def _centred(self, x):
@@ -244,12 +249,6 @@ class RealNVP(GenerativeModel):
         """The shape of one example (without the batch axis)."""
         coupling = next(b for b in self.bijectors if isinstance(b, AffineCoupling))
         return coupling.mask.shape
-
-
-def _in_batches(function: Callable, inputs, batch_size: int) -> np.ndarray:
-    inputs = np.asarray(inputs, np.float32)
-    return np.concatenate([np.asarray(function(ops.convert_to_tensor(inputs[i:i + batch_size])))
-                           for i in range(0, len(inputs), batch_size)])
 
 
 def build_dense_conditioner(shape: Sequence[int], hidden_units: Sequence[int], *,
