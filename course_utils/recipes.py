@@ -383,7 +383,8 @@ def infogan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
         The :class:`~course_utils.training.CachedRun`. ``metrics`` holds ``purity`` and
         ``mapping`` (:func:`~course_utils.metrics.code_purity` of samples with every code
         equally often), ``q_real_accuracy`` (Q's category of each test image, under its own
-        best matching to the labels), ``fid`` and ``classifier_score``. ``arrays`` holds
+        best matching to the labels), ``fid`` and ``classifier_score`` of the same samples
+        (the categorical code's prior is uniform). ``arrays`` holds
         ``measured_purity`` and ``measured_q_real_accuracy`` over training, and snapshots of
         ten fixed samples of each code after every epoch.
     """
@@ -407,26 +408,25 @@ def infogan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
                                   value_range=(-1, 1), limit=run_config["train_limit"],
                                   seed=seed, drop_remainder=True)
 
-    def code_measures(model, count: int, sample_seed: int) -> dict[str, Any]:
+    def code_measures(model, count: int, sample_seed: int):
+        """The codes' measures, and the samples (every category equally often) they read."""
         codes = np.arange(count) % categories
-        purity, mapping = metrics.code_purity(model.sample(count, categories=codes,
-                                                           seed=sample_seed), codes)
+        samples = model.sample(count, categories=codes, seed=sample_seed)
+        purity, mapping = metrics.code_purity(samples, codes)
         images, labels = data.load_images(run_config["dataset"], "test", limit=count)
         q_accuracy, _ = metrics.best_matching(model.recognize(images)[0].argmax(axis=1),
                                               labels, num_classes=categories)
-        return {"purity": purity, "mapping": mapping, "q_real_accuracy": q_accuracy}
+        return {"purity": purity, "mapping": mapping, "q_real_accuracy": q_accuracy}, samples
 
     def measure(model):
-        measures = code_measures(model, run_config["measured_samples"], seed + 4)
+        measures, _ = code_measures(model, run_config["measured_samples"], seed + 4)
         return {"purity": measures["purity"], "q_real_accuracy": measures["q_real_accuracy"]}
 
     def evaluate(model):
-        count = run_config["num_samples"]
-        samples = model.sample(count, seed=seed + 2)
-        test_images, _ = data.load_images(run_config["dataset"], "test", limit=count)
+        measures, samples = code_measures(model, run_config["num_samples"], seed + 3)
+        test_images, _ = data.load_images(run_config["dataset"], "test", limit=len(samples))
         quality = metrics.sample_quality(samples, test_images)
-        return {**code_measures(model, count, seed + 3), "fid": quality["fid"],
-                "classifier_score": quality["classifier_score"]}
+        return {**measures, "fid": quality["fid"], "classifier_score": quality["classifier_score"]}
 
     callbacks = [
         training.SampleSnapshots(lambda model: model.sample(
@@ -523,13 +523,9 @@ def bigan(run_config: dict[str, Any] | None = None) -> training.CachedRun:
     snapshots = training.SampleSnapshots(
         lambda model: model.sample(SNAPSHOT_SIZE, seed=seed + 1),
         epochs=range(run_config["epochs"] + 1))
-    # TensorFlow 2.21's remapper fails on the BiGAN's training graph (it fuses a convolution,
-    # its bias and LeakyReLU that the backward pass still needs) and logs an error; it then
-    # skips the fusion anyway. Without it an epoch is no slower (measured: 6.2 s vs 6.5 s).
-    with training.graph_optimizer_options(remapping=False):
-        return training.load_or_train("bigan_mnist", build, config_dict=run_config,
-                                      train_data=training_data, epochs=run_config["epochs"],
-                                      callbacks=[snapshots], evaluate_fn=evaluate)
+    return training.load_or_train("bigan_mnist", build, config_dict=run_config,
+                                  train_data=training_data, epochs=run_config["epochs"],
+                                  callbacks=[snapshots], evaluate_fn=evaluate)
 
 
 def aae_config(*, supervised: bool = False) -> dict[str, Any]:

@@ -11,6 +11,10 @@
                                                    # replace theirs in full_run.json, the
                                                    # other chapters' rows are kept;
                                                    # --profile: each cell's time, memory
+    python -m course_utils.runner --refresh --keep-cache notebooks/12_*.ipynb
+                                                   # the same without emptying the cache
+                                                   # (chapter 12 compares the models the
+                                                   # other chapters cached)
 
 Each notebook runs in a fresh kernel with ``COURSE_HEADLESS=1``, ``COURSE_REPORT_DIR`` and
 ``COURSE_NOTEBOOK`` set, so ``report.record`` collects its figures. The peak resident memory
@@ -301,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--refresh", action="store_true",
                        help="clear the cache, run full mode in place, write committed reports "
                             "(given notebooks: replace only their rows)")
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="with --refresh: keep the model cache (for chapter 12, which "
+                             "loads the models the other chapters trained)")
     parser.add_argument("--profile", action="store_true",
                         help="print each code cell's time and peak memory")
     parser.add_argument("notebooks", nargs="*", type=Path,
@@ -312,8 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No notebooks found under {root / 'notebooks'}.", file=sys.stderr)
         return 2
     reports = root / "reports"
+    if args.keep_cache and not args.refresh:
+        parser.error("--keep-cache goes with --refresh (other runs never empty the cache)")
     if args.refresh:
-        shutil.rmtree(config.cache_dir(), ignore_errors=True)
+        if not args.keep_cache:
+            shutil.rmtree(config.cache_dir(), ignore_errors=True)
         json_path = reports / "full_run.json"
         code = run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
                    json_path=json_path, markdown_path=reports / "course_report.md",

@@ -358,3 +358,24 @@ def test_cache_only_loads_what_is_cached_and_never_trains(isolated_cache):
                                         train_data=None)
     assert loaded.from_cache and loaded.metrics == trained.metrics
     assert not training._CACHE_ONLY["active"]
+
+
+def test_train_applies_the_models_grappler_options_while_it_trains():
+    """Adversarial models train without TensorFlow's remapper (see AdversarialModel); the
+    setting is back as it was after training."""
+    from course_utils._tensorflow import tf
+
+    assert dict(training.AdversarialModel.grappler_options) == {"remapping": False}
+    seen = []
+
+    class Peek(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(tf.config.optimizer.get_experimental_options().get("remapping", True))
+
+    model = build_tiny_flow()
+    model.grappler_options = (("remapping", False),)
+    before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+    training.train(model, data.make_dataset(gaussian_data(), batch_size=64), epochs=1,
+                   callbacks=[Peek()])
+    assert seen and not any(seen)
+    assert tf.config.optimizer.get_experimental_options().get("remapping", True) is before

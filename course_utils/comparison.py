@@ -1,0 +1,249 @@
+"""Every image model of the course side by side (chapter 12).
+
+:data:`IMAGE_MODELS` says, for each model, which chapter trains it (the recipe and config
+that chapter uses, so the same cache entry is found), how to draw samples from it, and
+under which names its chapter recorded its classifier-FID and, where the model defines
+one, its likelihood. :func:`load_models` loads them all from the cache without training
+anything; :func:`comparison_table` puts the recorded figures next to what this run measures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from course_utils import config, data, metrics, recipes, training
+from course_utils.models import apply_in_batches
+
+#: A model's samples: ``draw(run, num_samples, seed)`` -> ``(num_samples, 28, 28)`` in [0, 1].
+Draw = Callable[[training.CachedRun, int, int], np.ndarray]
+
+#: A sample is "confidently read" when the course classifier gives one digit more than this.
+CONFIDENCE = 0.9
+
+
+def draw_from_prior(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
+    """Samples of a model with a ``sample`` method: the prior's draws pushed through the
+    generator, decoder or inverse flow; a conditional model is asked for the ten digits in
+    turn (:func:`recipes.sample_labels`)."""
+    model = run.model
+    if getattr(model, "num_classes", None) is not None:
+        labels = recipes.sample_labels(num_samples, model.num_classes)
+        images = model.sample(num_samples, labels=labels, seed=seed)
+    else:
+        images = model.sample(num_samples, seed=seed)
+    return np.asarray(images, np.float32).reshape(num_samples, 28, 28)
+
+
+def draw_from_code_mixture(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
+    """Chapter 02's generator: a three-component Gaussian mixture fitted to the autoencoder's
+    codes of its training digits, decoded (and clipped to [0, 1], as the decoder's linear
+    output can overshoot)."""
+    from sklearn.mixture import GaussianMixture
+
+    digits = tuple(recipes.digit_autoencoder_config()["digits"])
+    images, _ = data.load_images("mnist", "train", digits=digits, flatten=True)
+    codes = apply_in_batches(run.model.encoder, images)
+    mixture = GaussianMixture(n_components=3, covariance_type="full", random_state=seed)
+    drawn = mixture.fit(codes).sample(num_samples)[0].astype(np.float32)
+    decoded = apply_in_batches(run.model.decoder, drawn)
+    return np.clip(decoded, 0.0, 1.0).reshape(num_samples, 28, 28)
+
+
+@dataclass(frozen=True)
+class ImageModel:
+    """One image model of the course and where its figures are.
+
+    Attributes:
+        name: how the comparison calls it.
+        chapter: the notebook stem that trains it and records its figures.
+        family: autoencoder, VAE, GAN, adversarial autoencoder or flow.
+        load: returns its :class:`~course_utils.training.CachedRun` (loads or trains).
+        fid_key: the chapter's recorded classifier-FID.
+        likelihood_key: the chapter's recorded likelihood figure, if the model has one.
+        likelihood_unit: what that figure measures.
+        digits: the digits it was trained on (its FID compares with those test images).
+        draw: how to sample it.
+    """
+
+    name: str
+    chapter: str
+    family: str
+    load: Callable[[], training.CachedRun]
+    fid_key: str
+    likelihood_key: str | None = None
+    likelihood_unit: str = ""
+    digits: tuple[int, ...] = tuple(range(10))
+    draw: Draw = field(default=draw_from_prior)
+
+
+IMAGE_MODELS: tuple[ImageModel, ...] = (
+    ImageModel("autoencoder + code mixture", "02_generating_from_latent_space", "autoencoder",
+               lambda: recipes.digit_autoencoder(recipes.digit_autoencoder_config()),
+               "fid_autoencoder_mixture", digits=(1, 5, 6), draw=draw_from_code_mixture),
+    ImageModel("VAE, 2-D code", "03_variational_autoencoders", "VAE",
+               lambda: recipes.vae(recipes.vae_config("mnist", latent_dim=2)),
+               "fid_vae_2d", "test_neg_elbo_2d", "-ELBO, nats (Bernoulli, bound)"),
+    ImageModel("VAE, 16-D code", "03_variational_autoencoders", "VAE",
+               lambda: recipes.vae(recipes.vae_config("mnist", latent_dim=16)),
+               "fid_vae_16d", "test_nll_iw_16d", "NLL, nats (Bernoulli, IW bound)"),
+    ImageModel("GAN (MLP)", "05_generative_adversarial_networks", "GAN",
+               lambda: recipes.gan(recipes.gan_config("gan", "mlp")), "fid_mlp_gan"),
+    ImageModel("DCGAN", "05_generative_adversarial_networks", "GAN",
+               lambda: recipes.gan(recipes.gan_config("gan", "conv")), "fid_dcgan"),
+    ImageModel("CGAN (projection)", "06_conditional_gans", "conditional GAN",
+               lambda: recipes.gan(recipes.cgan_config("projection")), "fid_cgan"),
+    ImageModel("WGAN (clipping)", "07_wasserstein_gans", "GAN",
+               lambda: recipes.gan(recipes.wgan_config("wgan")), "fid_wgan"),
+    ImageModel("WGAN-GP", "07_wasserstein_gans", "GAN",
+               lambda: recipes.gan(recipes.wgan_config("wgan_gp")), "fid_wgan_gp"),
+    ImageModel("cWGAN-GP", "07_wasserstein_gans", "conditional GAN",
+               lambda: recipes.gan(recipes.wgan_config("wgan_gp", num_classes=10)),
+               "fid_cwgan_gp"),
+    ImageModel("InfoGAN", "08_infogan", "GAN",
+               lambda: recipes.infogan(recipes.infogan_config()), "fid_infogan"),
+    ImageModel("BiGAN", "09_bigan_and_adversarial_autoencoders", "GAN",
+               lambda: recipes.bigan(recipes.bigan_config()), "fid_bigan"),
+    ImageModel("AAE", "09_bigan_and_adversarial_autoencoders", "adversarial autoencoder",
+               lambda: recipes.aae(recipes.aae_config()), "fid_aae"),
+    ImageModel("supervised AAE", "09_bigan_and_adversarial_autoencoders",
+               "adversarial autoencoder",
+               lambda: recipes.aae(recipes.aae_config(supervised=True)), "fid_supervised_aae"),
+    ImageModel("RealNVP", "11_normalizing_flows", "flow",
+               lambda: recipes.realnvp(recipes.realnvp_config()), "fid_realnvp",
+               "flow_test_bpd", "bits/dim (dequantized 0-255)", digits=recipes.FLOW_DIGITS),
+)
+
+
+REPORT_PATH = "reports/full_run.json"
+
+
+def full_run_report(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The committed full-mode figures: ``{chapter: recorded metrics}`` from
+    ``reports/full_run.json`` (written by ``python -m course_utils.runner --refresh``).
+
+    Read from ``path``, else from the repository the package runs from, else (a package
+    installed with pip, as on Colab) from the published repository (``[project.urls]``).
+
+    Raises:
+        FileNotFoundError: when no report can be read, with what to do.
+        ValueError: when the file is not a course report.
+    """
+    if path is None and config.project_root() is not None:
+        path = config.project_root() / REPORT_PATH
+    if path is None:
+        source, text = _published_report()
+    elif path.exists():
+        source, text = str(path), path.read_text()
+    else:
+        raise FileNotFoundError(f"{path} is missing: run `make refresh` to write it, or "
+                                f"`git checkout {REPORT_PATH}` to restore it")
+    try:
+        return {chapter: row["metrics"] for chapter, row in json.loads(text)["chapters"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{source} is not a course report ({error!r}); restore it with "
+                         f"`git checkout {REPORT_PATH}`") from error
+
+
+def _published_report() -> tuple[str, str]:
+    """``(url, text)`` of the report in the repository named in the package's metadata."""
+    from importlib import metadata
+    from urllib.error import URLError
+    from urllib.request import urlopen
+
+    urls = dict(entry.split(", ", 1)
+                for entry in metadata.metadata("course_utils").get_all("Project-URL") or [])
+    repository = urls.get("Repository", "").removeprefix("https://github.com/")
+    url = f"https://raw.githubusercontent.com/{repository}/main/{REPORT_PATH}"
+    try:
+        with urlopen(url, timeout=20) as response:
+            return url, response.read().decode()
+    except (URLError, TimeoutError, ValueError) as error:
+        raise FileNotFoundError(
+            f"no course repository here, and {url} could not be read ({error}): clone the "
+            "course and open this notebook from its notebooks/ folder") from error
+
+
+def load_models(models: Sequence[ImageModel] = IMAGE_MODELS
+                ) -> tuple[dict[str, training.CachedRun], dict[str, str]]:
+    """Load each model from the cache, training nothing.
+
+    Returns:
+        ``(runs, missing)``: the loaded runs by model name, and for each model that is not
+        in the cache, which notebook to run (in the current mode) to put it there.
+    """
+    runs, missing = {}, {}
+    with training.cache_only():
+        for model in models:
+            try:
+                runs[model.name] = model.load()
+            except training.NotCachedError:
+                missing[model.name] = (f"not in the cache ({config.mode()} mode): run "
+                                       f"notebooks/{model.chapter}.ipynb first")
+    return runs, missing
+
+
+def sample_summary(images, *, classifier=None) -> dict[str, float]:
+    """What the course classifier (or ``classifier``) makes of samples ``(n, 28, 28)`` in
+    [0, 1].
+
+    Returns:
+        ``classifier_score`` (:func:`metrics.classifier_score`, 1 to 10), ``confident``
+        (fraction read as one digit with probability > :data:`CONFIDENCE`) and
+        ``largest_class_share`` (fraction read as the most frequent digit: 0.1 when all ten
+        are equally present, 1.0 when every sample is read as the same digit).
+    """
+    probabilities = metrics.class_probabilities(images, classifier=classifier)
+    counts = np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
+    return {"classifier_score": metrics.classifier_score(images, classifier=classifier),
+            "confident": float(np.mean(probabilities.max(axis=1) > CONFIDENCE)),
+            "largest_class_share": float(counts.max() / len(images))}
+
+
+def comparison_table(runs: Mapping[str, training.CachedRun],
+                     samples: Mapping[str, np.ndarray],
+                     report: Mapping[str, Mapping[str, Any]],
+                     models: Sequence[ImageModel] = IMAGE_MODELS, *, classifier=None):
+    """One row per model: the full-mode figures its chapter recorded (``report``, see
+    :func:`full_run_report`; NaN where absent) and, for the models in ``runs``, this run's
+    training seconds (from the cache entry) and :func:`sample_summary` of ``samples``
+    (read by ``classifier``, by default the course classifier).
+
+    Returns:
+        A ``pandas.DataFrame`` indexed by model name.
+    """
+    import pandas as pd
+
+    rows = []
+    for model in models:
+        recorded = report.get(model.chapter, {})
+        run = runs.get(model.name)
+        summary = (sample_summary(samples[model.name], classifier=classifier)
+                   if model.name in samples
+                   else dict.fromkeys(("classifier_score", "confident", "largest_class_share"),
+                                      np.nan))
+        rows.append({
+            "model": model.name,
+            "chapter": model.chapter[:2],
+            "family": model.family,
+            "digits": _describe_digits(model.digits),
+            "FID (full run)": recorded.get(model.fid_key, np.nan),
+            "likelihood (full run)": recorded.get(model.likelihood_key, np.nan),
+            "likelihood unit": model.likelihood_unit or "-",
+            "train s": np.nan if run is None else run.train_seconds,
+            **summary,
+        })
+    return pd.DataFrame(rows).set_index("model")
+
+
+def _describe_digits(digits: Sequence[int]) -> str:
+    """``"0-9"`` for a run of digits, ``"1, 5, 6"`` otherwise."""
+    digits = list(digits)
+    if digits == list(range(digits[0], digits[-1] + 1)) and len(digits) > 2:
+        return f"{digits[0]}-{digits[-1]}"
+    return ", ".join(map(str, digits))
