@@ -3,7 +3,7 @@
 :data:`IMAGE_MODELS` says, for each model, which chapter trains it (the recipe and config
 that chapter uses, so the same cache entry is found), how to draw samples from it, and
 under which names its chapter recorded its classifier-FID and, where the model defines
-one, its likelihood. :func:`load_models` loads them all from the cache without training
+one, its likelihood. :func:`sample_models` samples them from the cache without training
 anything; :func:`comparison_table` puts the recorded figures next to what this run measures.
 """
 
@@ -169,23 +169,32 @@ def _published_report() -> tuple[str, str]:
             "course and open this notebook from its notebooks/ folder") from error
 
 
-def load_models(models: Sequence[ImageModel] = IMAGE_MODELS
-                ) -> tuple[dict[str, training.CachedRun], dict[str, str]]:
-    """Load each model from the cache, training nothing.
+def sample_models(models: Sequence[ImageModel] = IMAGE_MODELS, *, num_samples: int,
+                  seed: int) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
+    """Load each model from the cache in turn (training nothing), draw its samples and let it
+    go: one model in memory at a time (all of them together need more than a kernel's
+    1.5 GB; the RealNVP alone loads 27.7 M weights and their Adam slots).
 
     Returns:
-        ``(runs, missing)``: the loaded runs by model name, and for each model that is not
-        in the cache, which notebook to run (in the current mode) to put it there.
+        ``(samples, train_seconds, missing)``: by model name, ``(num_samples, 28, 28)``
+        samples drawn with ``seed`` and the training seconds stored with the cache entry; and
+        for each model that is not in the cache, which notebook to run (in the current mode)
+        to put it there.
     """
-    runs, missing = {}, {}
+    samples, train_seconds, missing = {}, {}, {}
     with training.cache_only():
         for model in models:
             try:
-                runs[model.name] = model.load()
+                run = model.load()
             except training.NotCachedError:
                 missing[model.name] = (f"not in the cache ({config.mode()} mode): run "
                                        f"notebooks/{model.chapter}.ipynb first")
-    return runs, missing
+                continue
+            samples[model.name] = model.draw(run, num_samples, seed)
+            train_seconds[model.name] = run.train_seconds
+            del run
+            training.release_memory()
+    return samples, train_seconds, missing
 
 
 def sample_summary(images, *, classifier=None) -> dict[str, float]:
@@ -205,14 +214,13 @@ def sample_summary(images, *, classifier=None) -> dict[str, float]:
             "largest_class_share": float(counts.max() / len(images))}
 
 
-def comparison_table(runs: Mapping[str, training.CachedRun],
-                     samples: Mapping[str, np.ndarray],
+def comparison_table(samples: Mapping[str, np.ndarray], train_seconds: Mapping[str, float],
                      report: Mapping[str, Mapping[str, Any]],
                      models: Sequence[ImageModel] = IMAGE_MODELS, *, classifier=None):
     """One row per model: the full-mode figures its chapter recorded (``report``, see
-    :func:`full_run_report`; NaN where absent) and, for the models in ``runs``, this run's
-    training seconds (from the cache entry) and :func:`sample_summary` of ``samples``
-    (read by ``classifier``, by default the course classifier).
+    :func:`full_run_report`; NaN where absent) and this run's ``train_seconds`` and
+    :func:`sample_summary` of its ``samples`` (read by ``classifier``, by default the course
+    classifier), as :func:`sample_models` returns them (NaN for a model not sampled).
 
     Returns:
         A ``pandas.DataFrame`` indexed by model name.
@@ -222,7 +230,6 @@ def comparison_table(runs: Mapping[str, training.CachedRun],
     rows = []
     for model in models:
         recorded = report.get(model.chapter, {})
-        run = runs.get(model.name)
         summary = (sample_summary(samples[model.name], classifier=classifier)
                    if model.name in samples
                    else dict.fromkeys(("classifier_score", "confident", "largest_class_share"),
@@ -235,7 +242,7 @@ def comparison_table(runs: Mapping[str, training.CachedRun],
             "FID (full run)": recorded.get(model.fid_key, np.nan),
             "likelihood (full run)": recorded.get(model.likelihood_key, np.nan),
             "likelihood unit": model.likelihood_unit or "-",
-            "train s": np.nan if run is None else run.train_seconds,
+            "train s": train_seconds.get(model.name, np.nan),
             **summary,
         })
     return pd.DataFrame(rows).set_index("model")

@@ -256,7 +256,10 @@ def load_images(
     """
     scale, offset = _pixel_scaling(value_range)
     images, labels = _select(name, split, digits, limit)
-    return _layout(images.astype(np.float32) * scale + offset, flatten), labels.astype(np.int32)
+    pixels = images.astype(np.float32)  # scaled in place: one float copy, not three at once
+    pixels *= scale
+    pixels += offset
+    return _layout(pixels, flatten), labels.astype(np.int32)
 
 
 def image_dataset(

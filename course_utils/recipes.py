@@ -146,8 +146,6 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
 
     run_config = run_config or vae_config()
     flatten = run_config["kind"] != "conv"
-    test_images, _ = data.load_images(run_config["dataset"], "test", flatten=flatten,
-                                      limit=run_config["test_limit"])
     batch_size, epochs = run_config["batch_size"], run_config["epochs"]
     steps = epochs * -(-_train_size(run_config) // batch_size)
     jit_compile = run_config["kind"] != "conv" and _use_xla(steps)
@@ -165,7 +163,9 @@ def vae(run_config: dict[str, Any] | None = None) -> training.CachedRun:
                          learning_rate=schedule, seed=run_config["seed"],
                          jit_compile=jit_compile)
 
-    def evaluate(model):
+    def evaluate(model):  # the test images are loaded after training, not held during it
+        test_images, _ = data.load_images(run_config["dataset"], "test", flatten=flatten,
+                                          limit=run_config["test_limit"])
         return {"test_neg_elbo": float(metrics.vae_negative_elbo(model, test_images).mean())}
 
     name = f"vae_{run_config['dataset']}_{run_config['kind']}_{run_config['latent_dim']}d"

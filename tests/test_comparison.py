@@ -66,7 +66,7 @@ def test_without_a_repository_the_report_comes_from_the_published_one(monkeypatc
         comparison.full_run_report()
 
 
-def test_load_models_trains_nothing_and_says_which_chapter_to_run(isolated_cache):
+def test_sample_models_trains_nothing_and_says_which_chapter_to_run(isolated_cache):
     built = []
 
     def load_missing():
@@ -75,10 +75,18 @@ def test_load_models_trains_nothing_and_says_which_chapter_to_run(isolated_cache
             train_data=lambda: pytest.fail("the comparison must not train"))
 
     cached = training.CachedRun(model=None, history={}, train_seconds=12.0)
+    drawn = []
+
+    def draw(run, num_samples, seed):
+        drawn.append((run, num_samples, seed))
+        return np.zeros((num_samples, 28, 28), np.float32)
+
     models = [comparison.ImageModel("missing", "05_some_chapter", "GAN", load_missing, "fid_x"),
-              comparison.ImageModel("present", "06_other", "GAN", lambda: cached, "fid_y")]
-    runs, missing = comparison.load_models(models)
-    assert runs == {"present": cached} and not built
+              comparison.ImageModel("present", "06_other", "GAN", lambda: cached, "fid_y",
+                                    draw=draw)]
+    samples, seconds, missing = comparison.sample_models(models, num_samples=3, seed=7)
+    assert list(samples) == ["present"] and samples["present"].shape == (3, 28, 28)
+    assert drawn == [(cached, 3, 7)] and seconds == {"present": 12.0} and not built
     assert "notebooks/05_some_chapter.ipynb" in missing["missing"]
     assert f"({config.mode()} mode)" in missing["missing"]
     assert not training._CACHE_ONLY["active"]
@@ -103,9 +111,9 @@ def test_comparison_table_joins_the_report_the_cache_and_the_samples():
                                     "bpd", "bits/dim"),
               comparison.ImageModel("gan", "05_gans", "GAN", None, "fid_gan", digits=(1, 5, 6))]
     report = {"11_flows": {"fid_flow": 101.5, "bpd": 1.86}}  # chapter 05 not run
-    runs = {"flow": training.CachedRun(model=None, history={}, train_seconds=225.0)}
     samples = {"flow": np.ones((4, 28, 28), np.float32)}
-    table = comparison.comparison_table(runs, samples, report, models, classifier=classifier)
+    table = comparison.comparison_table(samples, {"flow": 225.0}, report, models,
+                                        classifier=classifier)
     flow, gan = table.loc["flow"], table.loc["gan"]
     assert (flow["FID (full run)"], flow["likelihood (full run)"]) == (101.5, 1.86)
     assert flow["train s"] == 225.0 and flow["largest_class_share"] == 1.0
