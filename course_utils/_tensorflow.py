@@ -6,9 +6,9 @@ keras, tf``. Importing this module:
 - selects the TensorFlow backend for Keras (unless ``KERAS_BACKEND`` is already set),
 - raises TensorFlow's C++ log threshold to warnings-and-errors-only (unless set),
 - hides the few lines TensorFlow's CUDA stubs print to the OS-level stderr while it loads
-  and probes devices on a machine without a GPU, and the line oneDNN prints at the first
-  int32 operation it cannot run (they are not Python warnings and no environment variable
-  silences them; genuine errors still raise Python exceptions),
+  and probes devices on a machine without a GPU (they are not Python warnings and no
+  environment variable silences them; genuine errors still raise Python exceptions;
+  :func:`absorb_first_use_notices` does the same for oneDNN's first-use notice),
 - drops TensorFlow's "triggered tf.function retracing" warning. It counts traces of the same
   code across *all* models, so it fires whenever a chapter trains several models in a row
   (each ``fit`` traces its own new training function once), which is expected here.
@@ -47,14 +47,19 @@ with _silenced_os_stderr():
     tf.config.list_physical_devices()  # the CUDA probe logs here; do it while silenced
     import keras
 
-    # oneDNN logs once per process, at the first int32 operation it leaves to Eigen ("supports
-    # DT_INT32 only on platforms with AVX-512"), e.g. the gradient of tf.repeat: do it here.
-    _x = tf.ones(1)
-    with tf.GradientTape() as _tape:
-        _tape.watch(_x)
-        _y = tf.repeat(_x, 2)
-    _tape.gradient(_y, _x)
-    del _x, _y, _tape
+
+def absorb_first_use_notices() -> None:
+    """Run, with the OS-level stderr silenced, an operation that makes oneDNN print its
+    once-per-process notice ("supports DT_INT32 only on platforms with AVX-512"; the first
+    gradient of ``tf.repeat`` triggers it), so that it does not land in a notebook's output
+    later. It starts TensorFlow's runtime, after which devices cannot be reconfigured, so it
+    is not done at import but by :func:`course_utils.config.setup_notebook`."""
+    with _silenced_os_stderr():
+        x = tf.ones(1)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.repeat(x, 2)
+        tape.gradient(y, x)
 
 
 class _DropRetracingWarnings(logging.Filter):

@@ -130,7 +130,9 @@ def setup_notebook(seed: int = 0) -> None:
     line with the mode, the devices and the versions.
     """
     from course_utils import plotting
+    from course_utils._tensorflow import absorb_first_use_notices
 
     set_seed(seed)
     plotting.set_style()
     sys.stdout.write(f"Mode: {mode()} | seed {seed} | {device_summary()}\n")
+    absorb_first_use_notices()
