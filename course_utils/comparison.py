@@ -209,7 +209,7 @@ def sample_summary(images, *, classifier=None) -> dict[str, float]:
     """
     probabilities = metrics.class_probabilities(images, classifier=classifier)
     counts = np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
-    return {"classifier_score": metrics.classifier_score(images, classifier=classifier),
+    return {"classifier_score": metrics.score_of_probabilities(probabilities),
             "confident": float(np.mean(probabilities.max(axis=1) > CONFIDENCE)),
             "largest_class_share": float(counts.max() / len(images))}
 

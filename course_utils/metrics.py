@@ -153,10 +153,11 @@ def classifier_score(samples, *, classifier: keras.Model | None = None) -> float
     Between 1 (every sample looks alike or is ambiguous) and 10 (confident and all ten
     classes equally present).
     """
-    return _probabilities_score(class_probabilities(samples, classifier=classifier))
+    return score_of_probabilities(class_probabilities(samples, classifier=classifier))
 
 
-def _probabilities_score(probabilities: np.ndarray) -> float:
+def score_of_probabilities(probabilities: np.ndarray) -> float:
+    """:func:`classifier_score` of class probabilities ``(n, classes)`` already computed."""
     probabilities = np.clip(probabilities, 1e-12, 1.0)
     marginal = probabilities.mean(axis=0, keepdims=True)
     kl = np.sum(probabilities * (np.log(probabilities) - np.log(marginal)), axis=1)
@@ -196,7 +197,7 @@ def sample_quality(samples, reference_images, *, requested_labels=None,
     results = {
         "fid": _features_fid(features, classifier_features(reference_images,
                                                            classifier=classifier)),
-        "classifier_score": _probabilities_score(probabilities),
+        "classifier_score": score_of_probabilities(probabilities),
         "class_fractions": np.bincount(probabilities.argmax(axis=1),
                                        minlength=logits.shape[1]) / len(logits),
     }
