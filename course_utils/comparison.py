@@ -85,7 +85,9 @@ class ImageModel:
 IMAGE_MODELS: tuple[ImageModel, ...] = (
     ImageModel("autoencoder + code mixture", "02_generating_from_latent_space", "autoencoder",
                lambda: recipes.digit_autoencoder(recipes.digit_autoencoder_config()),
-               "fid_autoencoder_mixture", digits=(1, 5, 6), draw=draw_from_code_mixture),
+               "fid_autoencoder_mixture",
+               digits=tuple(recipes.digit_autoencoder_config()["digits"]),
+               draw=draw_from_code_mixture),
     ImageModel("VAE, 2-D code", "03_variational_autoencoders", "VAE",
                lambda: recipes.vae(recipes.vae_config("mnist", latent_dim=2)),
                "fid_vae_2d", "test_neg_elbo_2d", "-ELBO, nats (Bernoulli, bound)"),
