@@ -12,10 +12,13 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "augmentation",
+    "batching",
     "bench",
     "comparison",
     "config",
     "data",
+    "flow_transfer",
+    "geometry",
     "losses",
     "metrics",
     "models",

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from course_utils._tensorflow import keras
+from course_utils.geometry import IMAGE_SIDE
 
 LATENT_SCHEMES = ("noise", "interpolation", "extrapolation")
 
@@ -179,7 +180,7 @@ def shift_and_rotate(images, *, copies: int, max_shift: float = 2.0, max_degrees
     return np.clip(out, low, high).reshape(len(out), *shape)
 
 
-def affine_transforms(angles, zooms, shifts, *, side: int = 28):
+def affine_transforms(angles, zooms, shifts, *, side: int = IMAGE_SIDE):
     """The rows ``[a0, a1, a2, b0, b1, b2, 0, 0]`` of ``keras.ops.image.affine_transform``
     for images of ``side x side`` pixels scaled by ``zooms``, rotated by ``angles`` about
     their centre, then shifted by ``shifts``: output pixel ``p`` reads input pixel

@@ -3,23 +3,29 @@
     python -m course_utils.bench            # every case
     python -m course_utils.bench autoencoder
 
-For each case the same network is trained on the same data and batch size twice: with the
-course's set-up (a :class:`~course_utils.training.GenerativeModel` with 32 steps per
-execution and a prefetched ``tf.data`` pipeline) and as keras-io writes it (``compile(loss=...)``
-without XLA, one step per execution, ``fit`` on NumPy arrays). Each is timed over one epoch
-after a warm-up epoch, three times, the two ways alternating; the medians give a
-samples-per-second ratio.
-Later chapters add their model as one more entry of ``CASES``.
+The cases are the models of the recipe registry that name a benchmark recipe
+(:attr:`~course_utils.recipes.CourseModel.benchmark`). For each, the same model is built
+twice by its recipe and trained on the same data and batch size: with the course's set-up
+(the recipe's own compilation, XLA where the recipe uses it, 32 steps per execution, its
+prefetched ``tf.data`` pipeline) and as keras-io writes it (no XLA, one step per execution,
+``fit`` on NumPy arrays). Each is timed over one epoch after a warm-up epoch, three times,
+the two ways alternating; the medians give a samples-per-second ratio. A new model joins
+the benchmark by naming a ``benchmark`` recipe in its registry entry.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+
+from course_utils import config, recipes
 
 REPEATS = 3
 
@@ -29,7 +35,7 @@ class BenchCase:
     """Two ways to train one epoch of the same model on the same data.
 
     Attributes:
-        course_epoch: builds once, then each call trains one epoch the course's way.
+        course_epoch: trains one epoch the course's way.
         plain_epoch: the same, keras-io style.
         num_samples: training examples per epoch.
     """
@@ -39,104 +45,37 @@ class BenchCase:
     num_samples: int
 
 
-def autoencoder_case(batch_size: int = 50) -> BenchCase:
-    """Chapter 01's 784-500-300-2 tanh autoencoder on the MNIST digits {1, 5, 6}."""
-    from course_utils import data
-    from course_utils._tensorflow import keras
-    from course_utils.models.autoencoders import build_autoencoder
-
-    images, _ = data.load_images("mnist", "train", digits=(1, 5, 6), flatten=True)
-    course_model = build_autoencoder()
-    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
-
-    plain = build_autoencoder()
-    inputs = keras.Input((784,))
-    plain_model = keras.Model(inputs, plain.decoder(plain.encoder(inputs)))
-    plain_model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=False)
-
-    def course_epoch():
-        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
-
-    def plain_epoch():
-        plain_model.fit(images, images, batch_size=batch_size, epochs=1, verbose=0)
-
-    return BenchCase(course_epoch, plain_epoch, len(images))
+def dataset_arrays(dataset) -> np.ndarray | tuple[np.ndarray, ...]:
+    """The batches of a ``tf.data`` dataset joined into NumPy arrays (a tuple of arrays
+    when its elements are tuples)."""
+    batches = [element for element in dataset.as_numpy_iterator()]
+    if isinstance(batches[0], tuple):
+        return tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
+    return np.concatenate(batches)
 
 
-def vae_case(batch_size: int = 128) -> BenchCase:
-    """Chapter 03's dense VAE (784-512-256, 16-D latent) on all MNIST training images. keras-io
-    trains its VAE with a custom ``train_step`` too, so the plain side is the same model
-    compiled keras-io style: one step per execution, ``fit`` on a NumPy array."""
-    from course_utils import data
-    from course_utils._tensorflow import keras
-    from course_utils.models.vaes import build_vae
-
-    images, _ = data.load_images("mnist", "train", flatten=True)
-    course_model = build_vae("dense", latent_dim=16)
-    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
-    plain_model = build_vae("dense", latent_dim=16)
-    plain_model.compile(keras.optimizers.Adam(1e-3), steps_per_execution=1)
+def bench_case(recipe: recipes.Recipe) -> BenchCase:
+    """The two ways of training ``recipe``'s model: the course's and keras-io's."""
+    plan = recipe.plan()
+    course_model = recipe.build(plan)
+    plain_model = recipe.build(dataclasses.replace(plan, jit_compile=False,
+                                                   steps_per_execution=1))
+    dataset = recipe.training_data()
+    arrays = dataset_arrays(dataset)
+    x, y = arrays if isinstance(arrays, tuple) else (arrays, None)
 
     def course_epoch():
         course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
 
     def plain_epoch():
-        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
+        plain_model.fit(x, y, batch_size=recipe.batch_size, epochs=1, verbose=0)
 
-    return BenchCase(course_epoch, plain_epoch, len(images))
-
-
-def gan_case(batch_size: int = 128) -> BenchCase:
-    """Chapter 05's MLP GAN on all MNIST training images in [-1, 1], compiled as its recipe
-    compiles it (XLA, 32 steps per execution). keras-io's GANs override ``train_step`` as the
-    course does, so the plain side is the same model compiled keras-io style: no XLA, one
-    step per execution, ``fit`` on a NumPy array."""
-    from course_utils import data
-    from course_utils.models.gans import build_gan
-
-    course_model = build_gan("gan", "mlp", jit_compile=True)
-    dataset = data.image_dataset("mnist", "train", batch_size=batch_size, flatten=True,
-                                 value_range=(-1, 1), drop_remainder=True)
-    images, _ = data.load_images("mnist", "train", flatten=True, value_range=(-1, 1))
-    plain_model = build_gan("gan", "mlp", steps_per_execution=1)
-
-    def course_epoch():
-        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
-
-    def plain_epoch():
-        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
-
-    return BenchCase(course_epoch, plain_epoch, len(images))
+    return BenchCase(course_epoch, plain_epoch, len(x))
 
 
-def flow_case(batch_size: int = 128, num_images: int = 6016) -> BenchCase:
-    """Chapter 11's RealNVP (8 dense couplings of 1024-1024) on the first ``num_images``
-    MNIST training digits 0-8, compiled as its recipe compiles it (32 steps per execution,
-    no XLA), against the same model compiled keras-io style (one step per execution,
-    ``fit`` on a NumPy array). A subset keeps an epoch short."""
-    from course_utils import data, recipes
-    from course_utils.models.flows import build_realnvp
-
-    images, _ = data.load_images("mnist", "train", digits=recipes.FLOW_DIGITS,
-                                 limit=num_images)
-    options = {"logit_alpha": 1e-5, "actnorm": True, "dequantize": True}
-    course_model = build_realnvp((28, 28, 1), **options)
-    plain_model = build_realnvp((28, 28, 1), steps_per_execution=1, **options)
-    for model in (course_model, plain_model):
-        model.initialize(images[:2000])
-    dataset = data.make_dataset(images, batch_size=batch_size, drop_remainder=True)
-
-    def course_epoch():
-        course_model.fit(dataset, epochs=1, verbose=0, shuffle=False)
-
-    def plain_epoch():
-        plain_model.fit(images, batch_size=batch_size, epochs=1, verbose=0)
-
-    return BenchCase(course_epoch, plain_epoch, len(images))
-
-
-CASES: dict[str, Callable[[], BenchCase]] = {"autoencoder": autoencoder_case, "vae": vae_case,
-                                             "gan": gan_case, "flow": flow_case}
+#: The benchmark's cases by registry key: each makes its recipe.
+CASES: dict[str, Callable[[], recipes.Recipe]] = {
+    key: model.benchmark for key, model in recipes.REGISTRY.items() if model.benchmark}
 
 
 def samples_per_second(epoch_fns: dict[str, Callable[[], None]],
@@ -159,7 +98,7 @@ def samples_per_second(epoch_fns: dict[str, Callable[[], None]],
 
 def run_case(name: str) -> dict[str, float]:
     """Return ``{"course": samples/s, "plain": samples/s, "ratio": course / plain}``."""
-    case = CASES[name]()
+    case = bench_case(CASES[name]())
     rates = samples_per_second({"course": case.course_epoch, "plain": case.plain_epoch},
                                case.num_samples)
     return {**rates, "ratio": rates["course"] / rates["plain"]}
@@ -172,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.cases) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s) {unknown}; choose from {sorted(CASES)}")
-    from course_utils import config
-
     config.set_seed(0)
     print(config.device_summary())
     print(f"{'model':<14} {'course samples/s':>17} {'plain fit samples/s':>20} {'ratio':>7}")

@@ -1,125 +1,35 @@
-"""Every image model of the course side by side (chapter 12).
+"""Every image model of the course side by side (the comparison chapter).
 
-:data:`IMAGE_MODELS` says, for each model, which chapter trains it (the recipe and config
-that chapter uses, so the same cache entry is found), how to draw samples from it, and
-under which names its chapter recorded its classifier-FID and, where the model defines
-one, its likelihood. :func:`sample_models` samples them from the cache without training
-anything; :func:`comparison_table` puts the recorded figures next to what this run measures.
+The models are those of the recipe registry that make images
+(:func:`course_utils.recipes.image_models`): each entry says which chapter trains it (with
+the recipe that chapter uses, so the same cache entry is found), how to draw samples from
+it, and under which names its chapter recorded its classifier-FID and, where the model
+defines one, its likelihood. :func:`sample_models` samples them from the cache without
+training anything; :func:`comparison_table` puts the recorded figures next to what this run
+measures.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
+from urllib.request import urlopen
 
 import numpy as np
+import pandas as pd
 
-from course_utils import config, data, metrics, recipes, training
-from course_utils.models import apply_in_batches
+from course_utils import config, metrics, recipes, training
+from course_utils.recipes import CourseModel
 
-#: A model's samples: ``draw(run, num_samples, seed)`` -> ``(num_samples, 28, 28)`` in [0, 1].
-Draw = Callable[[training.CachedRun, int, int], np.ndarray]
+#: The course's image models, in chapter order.
+IMAGE_MODELS: tuple[CourseModel, ...] = recipes.image_models()
 
 #: A sample is "confidently read" when the course classifier gives one digit more than this.
 CONFIDENCE = 0.9
-
-
-def draw_from_prior(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
-    """Samples of a model with a ``sample`` method: the prior's draws pushed through the
-    generator, decoder or inverse flow; a conditional model is asked for the ten digits in
-    turn (:func:`recipes.sample_labels`)."""
-    model = run.model
-    if getattr(model, "num_classes", None) is not None:
-        labels = recipes.sample_labels(num_samples, model.num_classes)
-        images = model.sample(num_samples, labels=labels, seed=seed)
-    else:
-        images = model.sample(num_samples, seed=seed)
-    return np.asarray(images, np.float32).reshape(num_samples, 28, 28)
-
-
-def draw_from_code_mixture(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
-    """Chapter 02's generator: a three-component Gaussian mixture fitted to the autoencoder's
-    codes of its training digits, decoded (and clipped to [0, 1], as the decoder's linear
-    output can overshoot)."""
-    from sklearn.mixture import GaussianMixture
-
-    digits = tuple(recipes.digit_autoencoder_config()["digits"])
-    images, _ = data.load_images("mnist", "train", digits=digits, flatten=True)
-    codes = apply_in_batches(run.model.encoder, images)
-    mixture = GaussianMixture(n_components=3, covariance_type="full", random_state=seed)
-    drawn = mixture.fit(codes).sample(num_samples)[0].astype(np.float32)
-    decoded = apply_in_batches(run.model.decoder, drawn)
-    return np.clip(decoded, 0.0, 1.0).reshape(num_samples, 28, 28)
-
-
-@dataclass(frozen=True)
-class ImageModel:
-    """One image model of the course and where its figures are.
-
-    Attributes:
-        name: how the comparison calls it.
-        chapter: the notebook stem that trains it and records its figures.
-        family: autoencoder, VAE, GAN, adversarial autoencoder or flow.
-        load: returns its :class:`~course_utils.training.CachedRun` (loads or trains).
-        fid_key: the chapter's recorded classifier-FID.
-        likelihood_key: the chapter's recorded likelihood figure, if the model has one.
-        likelihood_unit: what that figure measures.
-        digits: the digits it was trained on (its FID compares with those test images).
-        draw: how to sample it.
-    """
-
-    name: str
-    chapter: str
-    family: str
-    load: Callable[[], training.CachedRun]
-    fid_key: str
-    likelihood_key: str | None = None
-    likelihood_unit: str = ""
-    digits: tuple[int, ...] = tuple(range(10))
-    draw: Draw = field(default=draw_from_prior)
-
-
-IMAGE_MODELS: tuple[ImageModel, ...] = (
-    ImageModel("autoencoder + code mixture", "02_generating_from_latent_space", "autoencoder",
-               lambda: recipes.digit_autoencoder(recipes.digit_autoencoder_config()),
-               "fid_autoencoder_mixture",
-               digits=tuple(recipes.digit_autoencoder_config()["digits"]),
-               draw=draw_from_code_mixture),
-    ImageModel("VAE, 2-D code", "03_variational_autoencoders", "VAE",
-               lambda: recipes.vae(recipes.vae_config("mnist", latent_dim=2)),
-               "fid_vae_2d", "test_neg_elbo_2d", "-ELBO, nats (Bernoulli, bound)"),
-    ImageModel("VAE, 16-D code", "03_variational_autoencoders", "VAE",
-               lambda: recipes.vae(recipes.vae_config("mnist", latent_dim=16)),
-               "fid_vae_16d", "test_nll_iw_16d", "NLL, nats (Bernoulli, IW bound)"),
-    ImageModel("GAN (MLP)", "05_generative_adversarial_networks", "GAN",
-               lambda: recipes.gan(recipes.gan_config("gan", "mlp")), "fid_mlp_gan"),
-    ImageModel("DCGAN", "05_generative_adversarial_networks", "GAN",
-               lambda: recipes.gan(recipes.gan_config("gan", "conv")), "fid_dcgan"),
-    ImageModel("CGAN (projection)", "06_conditional_gans", "conditional GAN",
-               lambda: recipes.gan(recipes.cgan_config("projection")), "fid_cgan"),
-    ImageModel("WGAN (clipping)", "07_wasserstein_gans", "GAN",
-               lambda: recipes.gan(recipes.wgan_config("wgan")), "fid_wgan"),
-    ImageModel("WGAN-GP", "07_wasserstein_gans", "GAN",
-               lambda: recipes.gan(recipes.wgan_config("wgan_gp")), "fid_wgan_gp"),
-    ImageModel("cWGAN-GP", "07_wasserstein_gans", "conditional GAN",
-               lambda: recipes.gan(recipes.wgan_config("wgan_gp", num_classes=10)),
-               "fid_cwgan_gp"),
-    ImageModel("InfoGAN", "08_infogan", "GAN",
-               lambda: recipes.infogan(recipes.infogan_config()), "fid_infogan"),
-    ImageModel("BiGAN", "09_bigan_and_adversarial_autoencoders", "GAN",
-               lambda: recipes.bigan(recipes.bigan_config()), "fid_bigan"),
-    ImageModel("AAE", "09_bigan_and_adversarial_autoencoders", "adversarial autoencoder",
-               lambda: recipes.aae(recipes.aae_config()), "fid_aae"),
-    ImageModel("supervised AAE", "09_bigan_and_adversarial_autoencoders",
-               "adversarial autoencoder",
-               lambda: recipes.aae(recipes.aae_config(supervised=True)), "fid_supervised_aae"),
-    ImageModel("RealNVP", "11_normalizing_flows", "flow",
-               lambda: recipes.realnvp(recipes.realnvp_config()), "fid_realnvp",
-               "flow_test_bpd", "bits/dim (dequantized 0-255)", digits=recipes.FLOW_DIGITS),
-)
 
 
 REPORT_PATH = "reports/full_run.json"
@@ -154,10 +64,6 @@ def full_run_report(path: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def _published_report() -> tuple[str, str]:
     """``(url, text)`` of the report in the repository named in the package's metadata."""
-    from importlib import metadata
-    from urllib.error import URLError
-    from urllib.request import urlopen
-
     urls = dict(entry.split(", ", 1)
                 for entry in metadata.metadata("course_utils").get_all("Project-URL") or [])
     repository = urls.get("Repository", "").removeprefix("https://github.com/")
@@ -171,11 +77,11 @@ def _published_report() -> tuple[str, str]:
             "course and open this notebook from its notebooks/ folder") from error
 
 
-def sample_models(models: Sequence[ImageModel] = IMAGE_MODELS, *, num_samples: int,
+def sample_models(models: Sequence[CourseModel] = IMAGE_MODELS, *, num_samples: int,
                   seed: int) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
     """Load each model from the cache in turn (training nothing), draw its samples and let it
     go: one model in memory at a time (all of them together need more than a kernel's
-    1.5 GB; the RealNVP alone loads 27.7 M weights and their Adam slots).
+    memory budget; the RealNVP alone loads 27.7 M weights and their Adam slots).
 
     Returns:
         ``(samples, train_seconds, missing)``: by model name, ``(num_samples, 28, 28)``
@@ -218,7 +124,7 @@ def sample_summary(images, *, classifier=None) -> dict[str, float]:
 
 def comparison_table(samples: Mapping[str, np.ndarray], train_seconds: Mapping[str, float],
                      report: Mapping[str, Mapping[str, Any]],
-                     models: Sequence[ImageModel] = IMAGE_MODELS, *, classifier=None):
+                     models: Sequence[CourseModel] = IMAGE_MODELS, *, classifier=None):
     """One row per model: the full-mode figures its chapter recorded (``report``, see
     :func:`full_run_report`; NaN where absent) and this run's ``train_seconds`` and
     :func:`sample_summary` of its ``samples`` (read by ``classifier``, by default the course
@@ -227,8 +133,6 @@ def comparison_table(samples: Mapping[str, np.ndarray], train_seconds: Mapping[s
     Returns:
         A ``pandas.DataFrame`` indexed by model name.
     """
-    import pandas as pd
-
     rows = []
     for model in models:
         recorded = report.get(model.chapter, {})

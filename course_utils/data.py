@@ -11,7 +11,7 @@ the four arrays inside it must have their known digests too; anything else stops
 :class:`DataError` that names the file, the places searched and the fix.
 
 Besides these: data the course makes itself with seeded functions (a ring of Gaussians;
-the Waves series of seed 001, :func:`waves`), and the Palmer penguins table
+the Waves series of Ferreira's post, :func:`waves`), and the Palmer penguins table
 (:func:`load_penguins`).
 """
 
@@ -218,6 +218,13 @@ def _select(name: str, split: str, digits, limit) -> tuple[np.ndarray, np.ndarra
     return images, labels
 
 
+def split_size(name: str = "mnist", split: str = "train", *,
+               digits: tuple[int, ...] | list[int] | None = None,
+               limit: int | None = None) -> int:
+    """How many images :func:`load_images` returns for the same arguments."""
+    return len(_select(name, split, digits, limit)[1])
+
+
 def _pixel_scaling(value_range: tuple[float, float]) -> tuple[np.float32, np.float32]:
     """``(scale, offset)`` such that ``pixel * scale + offset`` maps 0..255 onto ``value_range``."""
     low, high = value_range
@@ -385,8 +392,8 @@ def make_dataset(
 
     batches = indices.batch(batch_size, drop_remainder=drop_remainder).map(gather)
     # No autotuning: its background thread sleeps in doubling periods (up to 20 s and more),
-    # and destroying the iterator at the end of every epoch waits for that sleep to end.
-    # Measured on the MLP GAN: epochs of 11-13 s took exactly 20.5 s about half the time.
+    # and destroying the iterator at the end of every epoch waits for that sleep to end, so
+    # short epochs would last until the next multiple of the period.
     options = tf.data.Options()
     options.autotune.enabled = False
     return batches.prefetch(PREFETCH_BATCHES).with_options(options)
@@ -473,7 +480,7 @@ def load_penguins(*, clean: bool = True):
     return frame.reset_index(drop=True)
 
 
-#: The Waves data set's two kinds of wave (seed 001), in label order.
+#: The Waves data set's two kinds of wave (Ferreira's post), in label order.
 WAVE_KINDS = ("sine", "sawtooth")
 #: Ranges of the Waves parameters: cycles per series, peak value, and the phase offset as a
 #: fraction of a period.
@@ -504,7 +511,7 @@ def wave_shapes(kinds, frequencies, amplitudes, offsets, *, length: int = 30) ->
 
 
 def waves(num_samples: int, *, length: int = 30, seed: int = 0):
-    """The Waves data set of seed 001: sines and sawtooths, half of each in random order,
+    """The Waves data set of Ferreira's post: sines and sawtooths, half of each in random order,
     with frequency, amplitude and phase offset drawn uniformly from
     :data:`WAVE_FREQUENCIES`, :data:`WAVE_AMPLITUDES` and :data:`WAVE_OFFSETS`.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from course_utils._tensorflow import keras
+from course_utils._tensorflow import keras, tf
 
 ops = keras.ops
 
@@ -182,8 +182,6 @@ def gradient_penalty(critic, real, fake, *, seed):
     Returns:
         scalar penalty (weight it, e.g. by 10, in the critic's loss).
     """
-    from course_utils._tensorflow import tf
-
     real = ops.convert_to_tensor(real)
     fake = ops.cast(fake, real.dtype)
     weight_shape = (ops.shape(real)[0],) + (1,) * (len(real.shape) - 1)

@@ -13,76 +13,59 @@ import functools
 import math
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
 
-from course_utils import config, data, training
+from course_utils import config, data, losses, training
 from course_utils._tensorflow import keras
-from course_utils.models import apply_in_batches
-from course_utils.models.classifier import FEATURES_LAYER, build_classifier
+from course_utils.batching import apply_in_batches
+from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
+from course_utils.models.classifier import FEATURES_LAYER
+from course_utils.models.vaes import reparameterize
 
 CLASSIFIER_BATCH = 200
 
 
-@functools.lru_cache(maxsize=1)
-def course_classifier() -> keras.Model:
-    """Return the course classifier, trained on MNIST once and then loaded from the cache.
-
-    Full mode: all 60,000 training images, 3 epochs (test accuracy ≈ 0.99). Fast mode:
-    the first 6,000, 1 epoch. The model maps ``(batch, 28, 28, 1)`` images in [0, 1] to
-    10 logits.
-    """
-    train_size = config.pick(full=60_000, fast=6_000)
-    epochs = config.pick(full=3, fast=1)
-    raw = data.load_raw("mnist")  # uint8, scaled batch by batch: a quarter of float32's memory
-    train_data = data.make_dataset(raw["x_train"][:train_size, ..., np.newaxis],
-                                   raw["y_train"][:train_size], batch_size=128, seed=0)
-    train_data = train_data.map(lambda images, labels: (keras.ops.cast(images, "float32") / 255.0,
-                                                        labels))
-
-    def evaluate(model):
-        test_images, test_labels = data.load_images("mnist", "test")
-        predicted = class_probabilities(test_images, classifier=model).argmax(axis=1)
-        return {"test_accuracy": float(np.mean(predicted == test_labels))}
-
-    run = training.load_or_train(
-        "course_classifier",
-        build_classifier,
-        config_dict={"train_size": train_size, "epochs": epochs, "batch_size": 128, "seed": 0},
-        train_data=train_data,
-        epochs=epochs,
-        evaluate_fn=evaluate,
-    )
-    return run.model
-
-
 def _as_images(images) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 2 and images.shape[1] == 784:
-        images = images.reshape(-1, 28, 28, 1)
+    if images.ndim == 2 and images.shape[1] == NUM_PIXELS:
+        images = images.reshape(-1, *IMAGE_SHAPE)
     elif images.ndim == 3:
         images = images[..., np.newaxis]
-    if images.shape[1:] != (28, 28, 1):
+    if images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"expected 28x28 images, (n, 784) or (n, 28, 28[, 1]); got {images.shape}")
     return images
 
 
+def feature_model(classifier: keras.Model) -> keras.Model:
+    """``classifier`` with two outputs: its logits ``(n, 10)`` and its penultimate-layer
+    features ``(n, 128)`` (the layer named :data:`FEATURES_LAYER`)."""
+    return keras.Model(classifier.input,
+                       [classifier.output, classifier.get_layer(FEATURES_LAYER).output])
+
+
+@functools.lru_cache(maxsize=2)
+def _course_feature_model(mode: str, cache_dir: str) -> keras.Model:
+    # the recipes import this module to evaluate their models, hence the late import
+    from course_utils.recipes.classifiers import course_classifier
+
+    return feature_model(course_classifier())
+
+
 def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndarray, np.ndarray]:
-    """Run the classifier eagerly in batches; return ``(logits (n, 10), features (n, 128))``.
+    """Run the classifier (the course classifier when None) eagerly in batches; return
+    ``(logits (n, 10), features (n, 128))``.
 
     Eager calls avoid compiling a ``predict`` function per model (memory and start-up time).
-    The two-output model is built once per classifier.
+    The course classifier's two-output model is made once per mode and cache directory;
+    another classifier's is made for the call and then let go.
     """
-    classifier = classifier or course_classifier()
-    two_headed = _TWO_HEADED.get(id(classifier))
-    if two_headed is None or two_headed[0] is not classifier:
-        outputs = [classifier.output, classifier.get_layer(FEATURES_LAYER).output]
-        two_headed = (classifier, keras.Model(classifier.input, outputs))
-        _TWO_HEADED[id(classifier)] = two_headed
-    outputs = apply_in_batches(two_headed[1], _as_images(images), batch_size=CLASSIFIER_BATCH)
+    model = (_course_feature_model(config.mode(), str(config.cache_dir()))
+             if classifier is None else feature_model(classifier))
+    outputs = apply_in_batches(model, _as_images(images), batch_size=CLASSIFIER_BATCH)
     training.release_memory()  # many eager batches leave freed heap pages behind
     return outputs
-
-
-_TWO_HEADED: dict[int, tuple[keras.Model, keras.Model]] = {}
 
 
 def class_probabilities(images, *, classifier: keras.Model | None = None) -> np.ndarray:
@@ -221,8 +204,6 @@ def best_matching(predicted, labels, *, num_classes: int = 10) -> tuple[float, n
         ``(accuracy, mapping)``: the fraction of examples whose cluster is matched to their
         label, and ``mapping (num_classes,)`` with ``mapping[cluster] = label``.
     """
-    from scipy.optimize import linear_sum_assignment
-
     predicted, labels = np.asarray(predicted), np.asarray(labels)
     if predicted.shape != labels.shape or predicted.ndim != 1:
         raise ValueError(f"predicted and labels must be (n,) arrays of the same length, got "
@@ -319,8 +300,6 @@ def transfer_accuracy(train_series, train_labels, test_series, test_labels, *,
     train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     if classifier == "dense":
-        from sklearn.neural_network import MLPClassifier
-
         model = MLPClassifier((64,), max_iter=1000, random_state=seed)
         model.fit(train_series[..., 0], train_labels)
         return float(model.score(test_series[..., 0], test_labels))
@@ -343,8 +322,6 @@ def transfer_accuracy(train_series, train_labels, test_series, test_labels, *,
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, *, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
-    from sklearn.neighbors import KNeighborsClassifier
-
     classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
     return float(classifier.score(test_codes, test_labels))
 
@@ -380,8 +357,6 @@ def negative_elbo(images, reconstruction_logits, z_mean, z_log_var) -> np.ndarra
     Returns:
         ``(batch,)`` nats; average it for a data set's figure.
     """
-    from course_utils import losses
-
     reconstruction = losses.binary_cross_entropy(images, reconstruction_logits)
     kl = losses.kl_divergence_standard_normal(z_mean, z_log_var)
     return keras.ops.convert_to_numpy(reconstruction + kl).astype(np.float64)
@@ -398,15 +373,12 @@ def vae_negative_elbo(model, images, *, batch_size: int = 250, seed: int = 0) ->
         model: a :class:`~course_utils.models.vaes.VAE`.
         images: ``(n, ...)`` in the model's input layout, in [0, 1].
         batch_size: images per call (a convolutional VAE's activations for 1,000 images take
-            about 100 MB per layer).
+            tens of MB per layer).
         seed: seeds the draws of ``z``.
 
     Returns:
         ``(n,)`` float64 nats.
     """
-    from course_utils import losses
-    from course_utils.models.vaes import reparameterize
-
     generator = keras.random.SeedGenerator(seed)
 
     def batch_negative_elbo(batch):
@@ -448,9 +420,6 @@ def importance_weighted_nll(model, images, *, num_samples: int = 100, batch_size
     Returns:
         ``(n,)`` float64 nats.
     """
-    from course_utils import losses
-    from course_utils.models.vaes import reparameterize
-
     if num_samples < 1 or batch_size < 1:
         raise ValueError(f"need num_samples >= 1 and batch_size >= 1, got {num_samples}, "
                          f"{batch_size}")
@@ -489,6 +458,13 @@ def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
         raise ValueError(f"need num_dims >= 1 and data_scale > 0, got {num_dims}, {data_scale}")
     nll = np.asarray(nll_nats, dtype=np.float64)
     return (nll + num_dims * math.log(data_scale)) / (num_dims * math.log(2.0))
+
+
+def flow_bits_per_dim(model, images, *, batch_size: int = 500) -> float:
+    """Mean bits per dimension of 8-bit ``images`` (in [0, 1]) under a dequantizing flow:
+    its NLL of uniformly dequantized pixels, on the scale of the 256 levels."""
+    nll = apply_in_batches(model.negative_log_likelihood, images, batch_size=batch_size)
+    return float(bits_per_dim(nll.mean(), int(np.prod(images.shape[1:])), data_scale=256))
 
 
 def mode_coverage(samples, centres, *, std: float, min_fraction: float = 0.01) -> dict:

@@ -13,6 +13,8 @@ from typing import Any
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import HTML
+from matplotlib import animation
 
 #: Okabe–Ito's colour-blind-safe palette, plus two of Paul Tol's for ten classes.
 PALETTE = (
@@ -457,8 +459,6 @@ def animation_html(
     Returns:
         An ``IPython.display.HTML`` object; display it as a cell's last expression.
     """
-    from IPython.display import HTML
-    from matplotlib import animation
 
     tiles = to_display_images(frames, value_range=value_range)
     figure, ax = plt.subplots(figsize=(size_inches, size_inches))

@@ -2,7 +2,7 @@
 compare a synthetic table with a real one (chapter 07).
 
 A :class:`TableEncoder` turns a data frame into a float matrix, one one-hot block per
-categorical column followed by the standardized continuous columns, which is what seed 001's
+categorical column followed by the standardized continuous columns, which is what Ferreira's
 generator produces: a softmax head per categorical variable and linear outputs for the rest.
 :meth:`TableEncoder.decode` takes the generator's output back to a data frame, one-hot
 encoding each softmax (its most probable category) and undoing the standardization.
@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 
 @dataclass(frozen=True)
@@ -232,10 +236,6 @@ def classifier_two_sample_auc(table: pd.DataFrame, reference: pd.DataFrame,
     """The classifier two-sample test (Lopez-Paz & Oquab, 2017): the cross-validated ROC AUC
     of a random forest trained to tell the rows of ``table`` from those of ``reference``.
     0.5 means it cannot tell them apart; 1.0 that it always can. Use tables of equal size."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
     features = np.concatenate([encoder.encode(table), encoder.encode(reference)])
     is_table = np.r_[np.ones(len(table)), np.zeros(len(reference))]
     forest = RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=seed)
@@ -250,8 +250,6 @@ def distance_to_closest_record(queries: pd.DataFrame, records: pd.DataFrame,
     """For each row of ``queries``, the Euclidean distance to its nearest row of ``records``
     in the encoded space (standardized measurements; a differing category adds 2 to the
     squared distance). ``(len(queries),)`` float64; 0 means an exact copy."""
-    from scipy.spatial import cKDTree
-
     distances, _ = cKDTree(encoder.encode(records)).query(encoder.encode(queries), k=1)
     return np.asarray(distances, np.float64)
 

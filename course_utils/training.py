@@ -16,6 +16,7 @@ weights, training time and metrics under ``config.cache_dir()``, keyed by name, 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import gc
 import hashlib
@@ -31,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tqdm.auto
+import tqdm.std
+from tqdm.keras import TqdmCallback
 
 from course_utils import __version__, config
 from course_utils._tensorflow import keras, tf
+from course_utils.data import file_sha256
 from course_utils.report import to_jsonable
 
 #: Bumped when the layout of a cache entry changes, so old entries are not misread.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: Where a cache entry keeps what callbacks recorded (e.g. sample snapshots), if anything.
 ARRAYS_FILE = "arrays.npz"
 
@@ -49,15 +54,18 @@ class GenerativeModel(keras.Model):
     create their sub-models in ``__init__`` and implement ``compute_losses``.
     ``compile`` defaults to 32 steps per execution, the course's fast set-up: it removes most
     of the per-step Python overhead, which dominates small models on CPUs. XLA
-    (``jit_compile=True``) is left off by default: on 2 CPU cores it made the course
-    classifier's convolutions 4x slower, cost ~150 MB more per kernel, and its compile time
-    outweighs its gain in short runs (see ``python -m course_utils.bench``).
+    (``jit_compile=True``) is left off by default: on CPUs it slows convolutions down, it
+    keeps its compiled programs in memory, and its compile time outweighs its gain in short
+    runs (the recipes turn it on where it pays; see ``python -m course_utils.bench``).
     ``grappler_options`` are TensorFlow graph-optimizer settings that :func:`train` applies
     while this model trains (see :func:`graph_optimizer_options`).
     """
 
     loss_names: tuple[str, ...] = ("loss",)
     grappler_options: tuple[tuple[str, bool], ...] = ()
+    #: The classes a conditional model generates (its ``sample`` then needs ``labels``);
+    #: None for an unconditional model.
+    num_classes: int | None = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -82,6 +90,15 @@ class GenerativeModel(keras.Model):
         )
         self.build()
         self.optimizer.build(self.trainable_variables)
+
+    def check_labels(self, labels) -> None:
+        """Raise ValueError unless ``labels`` are given exactly when the model is conditional.
+
+        Every generative model of the course samples through one interface,
+        ``sample(num_samples, *, seed, labels=None, **options)``, and calls this first."""
+        if (labels is None) != (self.num_classes is None):
+            raise ValueError(f"{type(self).__name__}: pass labels exactly when the model is "
+                             f"conditional (num_classes={self.num_classes})")
 
     def compute_losses(self, batch, training: bool) -> dict:
         """Return a dict of scalar losses for one batch, with the key ``"loss"`` optimized."""
@@ -138,8 +155,8 @@ class AdversarialModel(GenerativeModel):
     loss_names = ("d_loss", "g_loss")
     # TensorFlow 2.21's remapper fails on adversarial training graphs whose discriminator has
     # a convolution, its bias and LeakyReLU (it fuses ops the backward pass still needs): it
-    # logs an error, sometimes, and then skips the fusion anyway. Without it a BiGAN epoch is
-    # no slower (measured: 6.2 s against 6.5 s).
+    # logs an error, sometimes, and then skips the fusion anyway, so turning it off costs
+    # nothing.
     grappler_options = (("remapping", False),)
 
     def __init__(self, *, critic_steps: int = 1, **kwargs):
@@ -226,7 +243,7 @@ class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
 def kl_warmup_weight(epoch: int, *, total_epochs: int, beta: float = 1.0,
                      warmup_fraction: float = 3 / 7) -> float:
     """The KL weight for a 0-based epoch: rising linearly from ``beta / w`` to ``beta`` over
-    the first ``w = ceil(warmup_fraction * total_epochs)`` epochs, then ``beta`` (seed 003
+    the first ``w = ceil(warmup_fraction * total_epochs)`` epochs, then ``beta`` (Olar's post
     warms up over 3/7 of training)."""
     if total_epochs < 1 or not 0 <= warmup_fraction <= 1 or epoch < 0:
         raise ValueError(f"need epoch >= 0, total_epochs >= 1 and warmup_fraction in [0, 1]; "
@@ -337,16 +354,10 @@ class PeriodicMeasurements(keras.callbacks.Callback):
 def progress_bar(epochs: int) -> keras.callbacks.Callback:
     """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
     prints at most once a minute, so logs and committed notebooks stay short)."""
-    from tqdm.keras import TqdmCallback
-
     if config.is_headless():
-        from tqdm.std import tqdm
-
-        return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm, file=sys.stdout,
-                            mininterval=60, ascii=True)
-    from tqdm.auto import tqdm
-
-    return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm)
+        return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.std.tqdm,
+                            file=sys.stdout, mininterval=60, ascii=True)
+    return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.auto.tqdm)
 
 
 @dataclass
@@ -451,9 +462,9 @@ def release_memory() -> None:
 
     ``fit()`` leaves the dataset's iterator in reference cycles, which hold the training
     data's tensors until the garbage collector runs; and glibc keeps freed heap pages (XLA's
-    compiler leaves many) in the process. Collecting, then trimming the heap, lowers a
-    chapter's resident memory by 100-300 MB per model trained. Trimming is skipped where
-    the C library is not glibc (macOS, Windows).
+    compiler leaves many) in the process. Collecting, then trimming the heap, returns them
+    after each model trained. Trimming is skipped where the C library is not glibc (macOS,
+    Windows).
     """
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
@@ -463,8 +474,8 @@ def release_memory() -> None:
 def drop_compiled_functions(model: keras.Model) -> None:
     """Forget the model's compiled training, evaluation and prediction functions.
 
-    Their traced graphs (tens of MB for a model compiled with XLA) stay in memory as long as
-    the model does; Keras builds them again if ``fit``, ``evaluate`` or ``predict`` is called.
+    Their traced graphs (large for a model compiled with XLA) stay in memory as long as the
+    model does; Keras builds them again if ``fit``, ``evaluate`` or ``predict`` is called.
     """
     model.train_function = model.test_function = model.predict_function = None
 
@@ -522,8 +533,6 @@ def _read_entry(folder: Path) -> dict:
         entry = json.loads((folder / "entry.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"entry.json unreadable ({error})") from error
-    from course_utils.data import file_sha256
-
     weights = folder / "model.weights.h5"
     if not weights.is_file() or file_sha256(weights) != entry.get("weights_sha256"):
         raise ValueError("weights file missing or its sha256 differs from entry.json")
@@ -537,8 +546,6 @@ def _read_entry(folder: Path) -> dict:
 def _write_entry_atomically(folder: Path, model: keras.Model, entry: dict,
                             arrays: Mapping[str, np.ndarray]) -> None:
     """Write weights, arrays and metadata to a temporary folder, then rename it into place."""
-    from course_utils.data import file_sha256
-
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
@@ -559,20 +566,70 @@ class NotCachedError(LookupError):
     """A model was asked for inside :func:`cache_only` and is not in the cache."""
 
 
-_CACHE_ONLY = {"active": False}
+_CACHE_ONLY = contextvars.ContextVar("course_utils_cache_only", default=False)
 
 
 @contextlib.contextmanager
 def cache_only():
     """Inside the block, :func:`load_or_train` loads from the cache or raises
-    :class:`NotCachedError`; it never trains (chapter 12 compares the models the other
-    chapters trained, without training any itself)."""
-    previous = _CACHE_ONLY["active"]
-    _CACHE_ONLY["active"] = True
+    :class:`NotCachedError`; it never trains (the comparison chapter compares the models the
+    other chapters trained, without training any itself). The flag is context-local: it
+    holds in this thread (or task) only, and is restored on leaving the block."""
+    token = _CACHE_ONLY.set(True)
     try:
         yield
     finally:
-        _CACHE_ONLY["active"] = previous
+        _CACHE_ONLY.reset(token)
+
+
+def is_cache_only() -> bool:
+    """Whether the current context is inside :func:`cache_only`."""
+    return _CACHE_ONLY.get()
+
+
+def _without_names(value):
+    """A layer configuration without its ``name`` entries: Keras numbers unnamed layers
+    in the order a process creates them, which says nothing about the structure."""
+    if isinstance(value, dict):
+        return {key: _without_names(item) for key, item in value.items() if key != "name"}
+    if isinstance(value, (list, tuple)):
+        return [_without_names(item) for item in value]
+    return value
+
+
+def _layer_descriptions(layer) -> list:
+    """``[class name, configuration]`` of ``layer`` and of every layer inside it, in order.
+
+    A model (Functional or subclassed) contributes its layers; a layer without a
+    serializable configuration contributes its class name alone."""
+    sublayers = getattr(layer, "layers", None)
+    if sublayers is not None:
+        return [description for sublayer in sublayers
+                for description in _layer_descriptions(sublayer)]
+    try:
+        layer_config = _without_names(layer.get_config())
+    except (NotImplementedError, TypeError):
+        layer_config = None
+    return [[type(layer).__name__, layer_config]]
+
+
+def structure_fingerprint(model: keras.Model) -> str:
+    """16 hex digits that change whenever the model's structure does: every layer's class
+    and configuration (names left out), every weight's shape and dtype in order, the
+    optimizer's class and :data:`CACHE_FORMAT`.
+
+    :func:`load_or_train` stores it with an entry and checks it before loading the weights,
+    so a changed builder never loads weights trained for another structure.
+    """
+    description = {
+        "layers": [description for layer in model.layers
+                   for description in _layer_descriptions(layer)],
+        "weights": [[list(variable.shape), str(variable.dtype)] for variable in model.weights],
+        "optimizer": type(model.optimizer).__name__ if model.optimizer is not None else None,
+        "format": CACHE_FORMAT,
+    }
+    text = json.dumps(description, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def load_or_train(
@@ -591,9 +648,11 @@ def load_or_train(
 
     The entry is keyed by ``name``, ``config_dict`` and the mode (fast/full), so
     change the config whenever something that shapes the result changes (data, sizes,
-    epochs, seed). It stores the weights, the history, the training seconds and the
-    metrics ``evaluate_fn`` computed; it is written atomically and checked (sha256) on load.
-    A crashed or interrupted run leaves no entry, and resumes from its last finished epoch.
+    epochs, seed); the model's :func:`structure_fingerprint` is stored with it and checked
+    before its weights load, so an entry of another structure is trained again. It stores
+    the weights, the history, the training seconds and the metrics ``evaluate_fn``
+    computed; it is written atomically and checked (sha256) on load. A crashed or
+    interrupted run leaves no entry, and resumes from its last finished epoch.
 
     Args:
         name: a short identifier, e.g. ``"autoencoder_156_2d"``.
@@ -601,7 +660,9 @@ def load_or_train(
         config_dict: JSON-serializable description of everything that shapes the result.
         train_data: a dataset for :func:`train`, or a function returning one; a function is
             called only when the model must be trained, so a cache hit loads no training data.
-        epochs, validation_data, callbacks: passed to :func:`train`.
+        validation_data: a dataset, or a function returning one (called like
+            ``train_data``), or None.
+        epochs, callbacks: passed to :func:`train`.
         evaluate_fn: computes the metrics to store with the entry (floats, lists, dicts).
         strategy: a ``tf.distribute`` strategy; default ``config.distribution_strategy()``.
 
@@ -613,17 +674,24 @@ def load_or_train(
     """
     key = cache_key(name, config_dict)
     folder = config.cache_dir() / f"{name}-{key}"
-    if _CACHE_ONLY["active"] and not folder.exists():
+    if is_cache_only() and not folder.exists():
         raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
                              f"{config.cache_dir()}")
     strategy = strategy or config.distribution_strategy()
     with strategy.scope():
         model = build_fn()
+    structure = structure_fingerprint(model)
     if folder.exists():
         try:
             entry = _read_entry(folder)
-        except ValueError as problem:
-            print(f"Cache entry {folder} is corrupt ({problem}); training again.")
+            problem = None if entry.get("structure") == structure else (
+                "holds a model of another structure (its builder changed)")
+        except ValueError as error:
+            problem = f"is corrupt ({error})"
+        if problem is not None:
+            if is_cache_only():
+                raise NotCachedError(f"{name}'s cache entry {folder} {problem}")
+            print(f"Cache entry {folder} {problem}; training again.")
             shutil.rmtree(folder, ignore_errors=True)
         else:
             if model.optimizer is not None and not model.optimizer.built:
@@ -641,9 +709,11 @@ def load_or_train(
     print(f"Training {name} for {epochs} epochs ({config.mode()} mode; cache key {key}).")
     if callable(train_data):
         train_data = train_data()
+    if callable(validation_data):
+        validation_data = validation_data()
     result = train(model, train_data, epochs=epochs, validation_data=validation_data,
                    callbacks=callbacks, backup_dir=folder.with_name(folder.name + ".backup"))
-    train_data = None
+    train_data = validation_data = None
     drop_compiled_functions(model)
     release_memory()
     if result.interrupted:
@@ -656,6 +726,7 @@ def load_or_train(
               for key, value in callback.cached_arrays().items()}
     entry = {
         "name": name, "key": key, "mode": config.mode(), "config": dict(config_dict),
+        "structure": structure,
         "epochs": epochs, "history": result.history, "train_seconds": result.seconds,
         "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": {"course_utils": __version__, "keras": keras.__version__,

@@ -8,7 +8,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
+from PIL import Image
 
 from course_utils import config, plotting
 
@@ -39,7 +43,6 @@ def decode_point(decode_fn: DecodeFn, point: Sequence[float], *,
 def image_png(image: np.ndarray, *, scale: int = 6) -> bytes:
     """Encode a ``(height, width)`` grey image in [0, 1] as PNG bytes, enlarged ``scale``
     times."""
-    from PIL import Image
 
     image = np.asarray(image)
     if image.ndim != 2:
@@ -89,7 +92,6 @@ def _one_at_a_time(ranges: Sequence[tuple[float, float]], center: Sequence[float
 
 def _float_sliders(names: Sequence[str] | None, ranges: Sequence[tuple[float, float]]) -> list:
     """One slider per range, at its middle, in 100 steps."""
-    import ipywidgets as widgets
 
     return [widgets.FloatSlider(value=(low + high) / 2, min=low, max=high,
                                 step=(high - low) / 100, description=name,
@@ -101,7 +103,6 @@ def _float_sliders(names: Sequence[str] | None, ranges: Sequence[tuple[float, fl
 def _image_widget():
     """An empty PNG ``ipywidgets.Image`` shown at its own size (a box would stretch it to
     the notebook's width)."""
-    import ipywidgets as widgets
 
     return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
 
@@ -114,7 +115,6 @@ def build_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, flo
     Returns:
         An ``ipywidgets.VBox`` whose ``children`` are the sliders followed by the image.
     """
-    import ipywidgets as widgets
 
     sliders = _float_sliders(names, ranges)
     image = _image_widget()
@@ -137,10 +137,8 @@ def show_latent_explorer(decode_fn: DecodeFn, ranges: Sequence[tuple[float, floa
     The fallback shows :func:`slider_sweeps`: each row is one slider moved across its range
     with the others at the centre.
     """
-    from IPython.display import display
 
     if config.is_headless():
-        import matplotlib.pyplot as plt
 
         names = _slider_names(names, len(ranges))
         sweeps = slider_sweeps(decode_fn, ranges, value_range=value_range)
@@ -182,7 +180,6 @@ def build_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
         An ``ipywidgets.VBox`` whose ``children`` are the ``ToggleButtons``, the ``Button``
         and the ``Image`` (a PNG of the row).
     """
-    import ipywidgets as widgets
 
     picker = widgets.ToggleButtons(options=list(class_names), description="class")
     new_samples = widgets.Button(description="new samples")
@@ -210,10 +207,8 @@ def show_class_picker(generate_fn: GenerateFn, class_names: Sequence[str], *,
                       value_range: tuple[float, float] = (0.0, 1.0)) -> None:
     """Display the class picker, or its static fallback when nobody can press a button: a
     grid of :func:`class_rows`, ``num_samples`` samples of every class, one class per row."""
-    from IPython.display import display
 
     if config.is_headless():
-        import matplotlib.pyplot as plt
 
         rows = class_rows(generate_fn, len(class_names), num_cols=num_samples)
         figure = plotting.plot_image_grid(
@@ -250,7 +245,6 @@ def build_code_explorer(generate_fn: CodeFn, category_names: Sequence[str],
         An ``ipywidgets.VBox`` whose ``children`` are the ``ToggleButtons``, the sliders and
         the ``Image``.
     """
-    import ipywidgets as widgets
 
     picker = widgets.ToggleButtons(options=list(category_names), description="category")
     sliders = _float_sliders(names, ranges)
@@ -273,10 +267,8 @@ def show_code_explorer(generate_fn: CodeFn, category_names: Sequence[str],
                        value_range: tuple[float, float] = (0.0, 1.0)) -> None:
     """Display the code explorer, or its static fallback when nobody can move a slider:
     :func:`code_sweeps`, one row per category."""
-    from IPython.display import display
 
     if config.is_headless():
-        import matplotlib.pyplot as plt
 
         names = _slider_names(names, len(ranges))
         sweeps = code_sweeps(generate_fn, len(category_names), ranges, num_steps=num_steps)

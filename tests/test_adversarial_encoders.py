@@ -7,8 +7,8 @@ import pytest
 from course_utils import losses
 from course_utils._tensorflow import keras
 from course_utils.models import adversarial_encoders as ae
-from course_utils.models import gans
 from course_utils.models.autoencoders import build_mlp
+from course_utils.models.networks import mlp
 
 rng = np.random.default_rng(0)
 
@@ -88,9 +88,9 @@ def _aae(num_classes=None, **options):
     keras.utils.set_random_seed(0)
     model = ae.AdversarialAutoencoder(
         build_mlp(16, (8,), 2, activation="relu", name="encoder"),
-        gans.build_mlp_generator(2, 16, hidden_units=(8,), output_activation=None,
+        mlp.build_mlp_generator(2, 16, hidden_units=(8,), output_activation=None,
                                  num_classes=num_classes, name="decoder"),
-        gans.build_mlp_discriminator(2, hidden_units=(8,)), latent_dim=2,
+        mlp.build_mlp_discriminator(2, hidden_units=(8,)), latent_dim=2,
         num_classes=num_classes, **options)
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
                   steps_per_execution=1)
@@ -117,7 +117,7 @@ def test_aae_discriminator_compares_prior_draws_with_codes():
         lambda z: keras.ops.sum(z * z, axis=1, keepdims=True) / 100.0)])
     zero_codes = keras.Sequential([keras.Input((16,)), keras.layers.Lambda(
         lambda x: 0.0 * x[:, :2])])
-    decoder = gans.build_mlp_generator(2, 16, hidden_units=(8,), output_activation=None)
+    decoder = mlp.build_mlp_generator(2, 16, hidden_units=(8,), output_activation=None)
     model = ae.AdversarialAutoencoder(zero_codes, decoder, squared_norm, latent_dim=2)
     images = rng.uniform(0, 1, (4000, 16)).astype(np.float32)
     terms = model.discriminator_losses(images, training=False)
@@ -136,7 +136,7 @@ def test_supervised_aae_decoder_reads_the_label_and_sampling_follows_the_prior()
     first, second = model.decode(codes, [0, 1])
     assert not np.allclose(first, second) and first.min() >= 0 and first.max() <= 1
     assert model.sample(5, labels=np.zeros(5, int)).shape == (5, 16)
-    with pytest.raises(ValueError, match="supervised"):
+    with pytest.raises(ValueError, match="conditional"):
         model.decode(codes)
     with pytest.raises(ValueError, match="prior_std"):
         _aae(prior_std=0.0)
@@ -159,28 +159,28 @@ def test_build_aae_shapes_and_the_two_learning_rates():
 def test_bigan_recipe_trains_measures_and_caches():
     from course_utils import recipes
 
-    small = dict(recipes.bigan_config(), latent_dim=4, generator_filters=[8, 4],
-                 encoder_filters=[4, 8], discriminator_filters=[4, 8], latent_units=8,
-                 hidden_units=8, train_limit=256, num_samples=200)
-    run = recipes.bigan(small)
+    small = recipes.BiGANRecipe(latent_dim=4, generator_filters=[8, 4], encoder_filters=[4, 8],
+                                discriminator_filters=[4, 8], latent_units=8, hidden_units=8,
+                                train_limit=256, num_samples=200)
+    run = recipes.load(small)
     assert {"fid", "knn_accuracy", "random_encoder_knn_accuracy", "reconstruction_accuracy",
             "latent_recovery"} <= set(run.metrics)
     # the untrained encoder's codes still tell digits apart better than chance
     assert 0.2 < run.metrics["random_encoder_knn_accuracy"] <= 1.0
     assert -1.0 <= run.metrics["latent_recovery"] <= 1.0
     assert run.snapshots()[1].shape == (100, 28, 28, 1)
-    again = recipes.bigan(small)
+    again = recipes.load(small)
     assert again.from_cache and again.metrics == run.metrics
 
 
 def test_supervised_aae_recipe_trains_measures_and_caches():
     from course_utils import recipes
 
-    small = dict(recipes.aae_config(supervised=True), hidden_units=[16, 8],
-                 discriminator_units=[8], train_limit=300, num_samples=200, epochs=1)
-    run = recipes.aae(small)
+    small = recipes.AAERecipe(supervised=True, hidden_units=[16, 8], discriminator_units=[8],
+                              train_limit=300, num_samples=200, epochs=1)
+    run = recipes.load(small)
     assert {"fid", "conditional_accuracy", "code_mean", "code_std"} <= set(run.metrics)
     assert len(run.metrics["code_std"]) == 2
     assert int(run.model.optimizer.iterations) == 3  # 300 images in batches of 100
-    again = recipes.aae(small)
+    again = recipes.load(small)
     assert again.from_cache and again.metrics == run.metrics

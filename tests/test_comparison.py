@@ -2,12 +2,15 @@
 its table holds what the report and the samples say."""
 
 import json
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from test_metrics import fixed_classifier  # tests/ is on sys.path (pytest prepends it)
 
 from course_utils import comparison, config, training
+from course_utils.recipes import CourseModel
 from course_utils.runner import main as runner_main
 
 
@@ -42,7 +45,6 @@ def test_without_a_repository_the_report_comes_from_the_published_one(monkeypatc
     import io
     import tomllib
     import urllib.error
-    import urllib.request
 
     pyproject = tomllib.loads((config.project_root() / "pyproject.toml").read_text())
     repository = pyproject["project"]["urls"]["Repository"].removeprefix("https://github.com/")
@@ -53,7 +55,7 @@ def test_without_a_repository_the_report_comes_from_the_published_one(monkeypatc
         return io.BytesIO(json.dumps({"chapters": {"11_x": {"metrics": {"bpd": 1.9}}}}).encode())
 
     monkeypatch.setattr(config, "project_root", lambda: None)
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(comparison, "urlopen", fake_urlopen)
     assert comparison.full_run_report() == {"11_x": {"bpd": 1.9}}
     assert requested == [f"https://raw.githubusercontent.com/{repository}/main/"
                          "reports/full_run.json"]
@@ -61,9 +63,19 @@ def test_without_a_repository_the_report_comes_from_the_published_one(monkeypatc
     def offline(url, timeout):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(comparison, "urlopen", offline)
     with pytest.raises(FileNotFoundError, match="clone the course"):
         comparison.full_run_report()
+
+
+@dataclass
+class StubModel:
+    """What :func:`comparison.sample_models` reads of a registry entry."""
+
+    name: str
+    chapter: str
+    load: object
+    draw: object = None
 
 
 def test_sample_models_trains_nothing_and_says_which_chapter_to_run(isolated_cache):
@@ -81,15 +93,14 @@ def test_sample_models_trains_nothing_and_says_which_chapter_to_run(isolated_cac
         drawn.append((run, num_samples, seed))
         return np.zeros((num_samples, 28, 28), np.float32)
 
-    models = [comparison.ImageModel("missing", "05_some_chapter", "GAN", load_missing, "fid_x"),
-              comparison.ImageModel("present", "06_other", "GAN", lambda: cached, "fid_y",
-                                    draw=draw)]
+    models = [StubModel("missing", "05_some_chapter", load_missing),
+              StubModel("present", "06_other", lambda: cached, draw=draw)]
     samples, seconds, missing = comparison.sample_models(models, num_samples=3, seed=7)
     assert list(samples) == ["present"] and samples["present"].shape == (3, 28, 28)
     assert drawn == [(cached, 3, 7)] and seconds == {"present": 12.0} and not built
     assert "notebooks/05_some_chapter.ipynb" in missing["missing"]
     assert f"({config.mode()} mode)" in missing["missing"]
-    assert not training._CACHE_ONLY["active"]
+    assert not training.is_cache_only()
 
 
 def test_sample_summary_against_a_hand_count():
@@ -107,9 +118,10 @@ def test_sample_summary_against_a_hand_count():
 
 def test_comparison_table_joins_the_report_the_cache_and_the_samples():
     classifier = fixed_classifier([[0.0, 5.0, -5.0]])
-    models = [comparison.ImageModel("flow", "11_flows", "flow", None, "fid_flow",
-                                    "bpd", "bits/dim"),
-              comparison.ImageModel("gan", "05_gans", "GAN", None, "fid_gan", digits=(1, 5, 6))]
+    models = [CourseModel("flow", "flow", "11_flows", "flow", SimpleNamespace,
+                          fid_key="fid_flow", likelihood_key="bpd", likelihood_unit="bits/dim"),
+              CourseModel("gan", "gan", "05_gans", "GAN", lambda: SimpleNamespace(digits=(1, 5, 6)),
+                          fid_key="fid_gan")]
     report = {"11_flows": {"fid_flow": 101.5, "bpd": 1.86}}  # chapter 05 not run
     samples = {"flow": np.ones((4, 28, 28), np.float32)}
     table = comparison.comparison_table(samples, {"flow": 225.0}, report, models,

@@ -187,24 +187,23 @@ def test_actnorm_starts_standardized_and_its_log_det_is_minus_the_log_scales():
 
 
 def test_flow_recipes_train_measure_cache_and_transfer():
-    from course_utils import data, recipes
+    from course_utils import data, flow_transfer, recipes
 
-    moons = dict(recipes.moons_flow_config(), num_points=512, hidden_units=[8],
-                 num_couplings=2, epochs=2)
-    run = recipes.moons_flow(moons)
-    assert np.isfinite(run.metrics["nll"]) and recipes.moons_flow(moons).from_cache
+    moons = recipes.MoonsFlowRecipe(num_points=512, hidden_units=[8], num_couplings=2, epochs=2)
+    run = recipes.load(moons)
+    assert np.isfinite(run.metrics["nll"]) and recipes.load(moons).from_cache
 
-    small = dict(recipes.realnvp_config(), hidden_units=[16], num_couplings=2,
-                 train_limit=256, test_limit=100, num_samples=100)
-    run = recipes.realnvp(small)
+    small = recipes.RealNVPRecipe(hidden_units=[16], num_couplings=2, train_limit=256,
+                                  test_limit=100, num_samples=100)
+    run = recipes.load(small)
     assert set(run.metrics) == {"test_bpd", "fid", "fid_cool"}
     assert 0.5 < run.metrics["test_bpd"] < 8.0  # below uniform's 8 bits after the ActNorms
-    again = recipes.realnvp(small)
+    again = recipes.load(small)
     assert again.from_cache and again.metrics == run.metrics
 
     images, labels = data.load_images("mnist", "test", limit=300)
     nines = images[labels == 9]
-    result = recipes.few_shot_transfer(run.model, nines[:5], nines[5:], space="pixel",
-                                       rank=3, num_samples=20)
+    result = flow_transfer.few_shot_transfer(run.model, nines[:5], nines[5:], space="pixel",
+                                             rank=3, num_samples=20)
     assert result["samples"].shape == (20, 28, 28, 1) and result["as_digit"].shape == (20,)
-    assert result["noise_floor"] in recipes.NOISE_FLOORS and np.isfinite(result["bpd"])
+    assert result["noise_floor"] in flow_transfer.NOISE_FLOORS and np.isfinite(result["bpd"])

@@ -9,6 +9,7 @@ import pytest
 from course_utils import data, losses, metrics, training
 from course_utils._tensorflow import keras, tf
 from course_utils.models import gans
+from course_utils.models.networks import conv, mlp, table
 
 ops = keras.ops
 rng = np.random.default_rng(0)
@@ -80,11 +81,11 @@ def test_builders_shapes(conditional, conditioning):
     z = np.zeros((3, 5), np.float32)
     labels = np.array([0, 4, 9], np.int32)
     for generator, discriminator in [
-        (gans.build_mlp_generator(5, num_classes=num_classes, hidden_units=(8,)),
-         gans.build_mlp_discriminator(784, num_classes=num_classes, hidden_units=(8,),
+        (mlp.build_mlp_generator(5, num_classes=num_classes, hidden_units=(8,)),
+         mlp.build_mlp_discriminator(784, num_classes=num_classes, hidden_units=(8,),
                                       conditioning=conditioning)),
-        (gans.build_conv_generator(5, filters=(4, 2), num_classes=num_classes),
-         gans.build_conv_discriminator(filters=(2, 4), num_classes=num_classes,
+        (conv.build_conv_generator(5, filters=(4, 2), num_classes=num_classes),
+         conv.build_conv_discriminator(filters=(2, 4), num_classes=num_classes,
                                        conditioning=conditioning)),
     ]:
         images = generator([z, labels] if conditional else z)
@@ -96,7 +97,7 @@ def test_builders_shapes(conditional, conditioning):
 
 def test_a_conditional_discriminator_reads_the_label():
     keras.utils.set_random_seed(2)
-    discriminator = gans.build_conv_discriminator(filters=(2, 4), num_classes=10)
+    discriminator = conv.build_conv_discriminator(filters=(2, 4), num_classes=10)
     images = rng.random((2, 28, 28, 1)).astype(np.float32)
     first = discriminator([images, np.array([0, 0], np.int32)]).numpy()
     second = discriminator([images, np.array([3, 7], np.int32)]).numpy()
@@ -105,7 +106,7 @@ def test_a_conditional_discriminator_reads_the_label():
 
 def test_projection_discriminator_adds_the_label_embedding_times_the_features():
     keras.utils.set_random_seed(3)
-    discriminator = gans.build_mlp_discriminator(6, hidden_units=(4,), num_classes=3,
+    discriminator = mlp.build_mlp_discriminator(6, hidden_units=(4,), num_classes=3,
                                                  conditioning="projection")
     x = rng.standard_normal((5, 6)).astype(np.float32)
     labels = np.array([0, 1, 2, 2, 1], np.int32)
@@ -123,13 +124,13 @@ def test_projection_discriminator_adds_the_label_embedding_times_the_features():
     np.testing.assert_allclose(discriminator([x, labels]).numpy(), expected, rtol=1e-5,
                                atol=1e-5)
     with pytest.raises(ValueError, match="conditioning"):
-        gans.build_mlp_discriminator(6, num_classes=3, conditioning="auxiliary")
+        mlp.build_mlp_discriminator(6, num_classes=3, conditioning="auxiliary")
 
 
 def _small_model(model_class, critic_steps, **options):
     keras.utils.set_random_seed(0)
-    model = model_class(gans.build_mlp_generator(2, 1, hidden_units=(16,), output_activation=None),
-                        gans.build_mlp_discriminator(1, hidden_units=(16,)), latent_dim=2,
+    model = model_class(mlp.build_mlp_generator(2, 1, hidden_units=(16,), output_activation=None),
+                        mlp.build_mlp_discriminator(1, hidden_units=(16,)), latent_dim=2,
                         critic_steps=critic_steps, data_range=None, **options)
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), steps_per_execution=1)
@@ -167,8 +168,8 @@ def test_a_gan_learns_a_shifted_gaussian():
 
 def test_sample_maps_the_data_range_and_checks_labels():
     keras.utils.set_random_seed(0)
-    conditional = gans.GAN(gans.build_mlp_generator(4, num_classes=10, hidden_units=(8,)),
-                           gans.build_mlp_discriminator(num_classes=10, hidden_units=(8,)),
+    conditional = gans.GAN(mlp.build_mlp_generator(4, num_classes=10, hidden_units=(8,)),
+                           mlp.build_mlp_discriminator(num_classes=10, hidden_units=(8,)),
                            latent_dim=4, num_classes=10)
     images = conditional.sample(5, labels=np.arange(5))
     assert images.shape == (5, 784) and images.min() >= 0.0 and images.max() <= 1.0
@@ -241,19 +242,19 @@ def test_build_gan_compiles_each_model_with_its_papers_schedule():
 
 
 def test_tabular_generator_has_a_softmax_head_per_category():
-    generator = gans.build_tabular_generator(4, [3, 2], 2, hidden_units=(8,))
+    generator = table.build_tabular_generator(4, [3, 2], 2, hidden_units=(8,))
     rows = np.asarray(generator(rng.normal(size=(6, 4)).astype(np.float32)))
     assert rows.shape == (6, 3 + 2 + 2)
     np.testing.assert_allclose(rows[:, :3].sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_allclose(rows[:, 3:5].sum(axis=1), 1, rtol=1e-5)
     assert (rows[:, :5] > 0).all() and (rows[:, 5:] < 0).any()  # the last two are linear
     with pytest.raises(ValueError, match="at least 2 categories"):
-        gans.build_tabular_generator(4, [3, 1], 2)
+        table.build_tabular_generator(4, [3, 1], 2)
 
 
 def test_assemble_gan_pairs_given_networks():
-    generator = gans.build_tabular_generator(4, [2], 1, hidden_units=(8,))
-    critic = gans.build_mlp_discriminator(3, hidden_units=(8,))
+    generator = table.build_tabular_generator(4, [2], 1, hidden_units=(8,))
+    critic = mlp.build_mlp_discriminator(3, hidden_units=(8,))
     model = gans.assemble_gan("wgan_gp", generator, critic, latent_dim=4, data_range=None,
                               critic_steps=2)
     assert isinstance(model, gans.WGANGP) and model.critic_steps == 2
@@ -288,13 +289,13 @@ def test_point_gan_samples_raw_points():
 def test_ring_recipe_trains_caches_and_measures(isolated_cache):
     from course_utils import recipes
 
-    ring_config = dict(recipes.ring_gan_config("gan"), num_points=512, epochs=2)
-    run = recipes.ring_gan(ring_config)
+    ring = recipes.RingGANRecipe(num_points=512, epochs=2)
+    run = recipes.load(ring)
     assert list(run.snapshots()) == [0, 1, 2] and run.snapshots()[2].shape == (1000, 2)
     assert not np.allclose(run.snapshots()[0], run.snapshots()[2])
     assert set(run.metrics) == {"modes_covered", "high_quality_fraction", "counts"}
     assert run.model.train_function is None  # compiled functions dropped after training
-    again = recipes.ring_gan(ring_config)
+    again = recipes.load(ring)
     assert again.from_cache and again.metrics == run.metrics
     np.testing.assert_array_equal(again.snapshots()[2], run.snapshots()[2])
     assert recipes.sample_labels(5, 3).tolist() == [0, 1, 2, 0, 1]
@@ -305,17 +306,16 @@ def test_ring_recipe_trains_caches_and_measures(isolated_cache):
 def test_downstream_classifiers_train_on_generated_or_real_digits(isolated_cache):
     from course_utils import recipes
 
-    cgan = dict(recipes.gan_config("gan", "mlp", num_classes=10), train_limit=256,
-                num_samples=100)
+    cgan = recipes.GANRecipe(num_classes=10, train_limit=256, num_samples=100)
     runs = {}
-    for source, gan_config in [("generated", cgan), ("real", None)]:
-        run_config = dict(recipes.downstream_classifier_config(gan_config), num_images=1000)
-        runs[source] = recipes.downstream_classifier(run_config)
+    for source, gan in [("generated", cgan), ("real", None)]:
+        recipe = recipes.DownstreamClassifierRecipe(gan=gan, num_images=1000)
+        runs[source] = recipes.load(recipe)
         assert set(runs[source].metrics) == {"test_accuracy", "class_accuracy"}
         assert len(runs[source].metrics["class_accuracy"]) == 10
-        again = recipes.downstream_classifier(run_config)
+        again = recipes.load(recipe)
         assert again.from_cache and again.metrics == runs[source].metrics
     assert runs["real"].metrics["test_accuracy"] > 0.5  # chance is 0.1
     assert runs["generated"].metrics["test_accuracy"] < runs["real"].metrics["test_accuracy"]
     with pytest.raises(ValueError, match="conditional GAN"):
-        recipes.downstream_classifier_config(recipes.gan_config("gan", "mlp"))
+        recipes.DownstreamClassifierRecipe(gan=recipes.GANRecipe())

@@ -11,7 +11,8 @@ import scipy.special
 
 from course_utils import losses, metrics
 from course_utils._tensorflow import keras
-from course_utils.models import gans
+from course_utils.models import infogan as infogans
+from course_utils.models.networks import conv
 
 rng = np.random.default_rng(0)
 
@@ -94,9 +95,10 @@ def test_best_matching_rejects_bad_input():
 
 def _small_infogan(**options):
     keras.utils.set_random_seed(0)
-    generator = gans.build_conv_generator(8 + 10 + 2, filters=(8, 4))
-    discriminator = gans.build_infogan_discriminator(10 + 2 * 2, filters=(4, 8), hidden_units=16)
-    model = gans.InfoGAN(generator, discriminator, noise_dim=8, **options)
+    generator = conv.build_conv_generator(8 + 10 + 2, filters=(8, 4))
+    discriminator = infogans.build_infogan_discriminator(10 + 2 * 2, filters=(4, 8),
+                                                         hidden_units=16)
+    model = infogans.InfoGAN(generator, discriminator, noise_dim=8, **options)
     model.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), steps_per_execution=1)
     return model
@@ -161,7 +163,7 @@ def test_one_training_step_updates_both_players_and_reports_the_bounds():
 
 
 def test_build_infogan_moves_the_copies_q_reads_only_in_training():
-    model = gans.build_infogan(noise_dim=4, generator_filters=(8, 4),
+    model = infogans.build_infogan(noise_dim=4, generator_filters=(8, 4),
                                discriminator_filters=(4, 8), hidden_units=16,
                                augmentation={"max_degrees": 15.0, "max_zoom": 0.1,
                                              "max_shift": 2.0}, clustering_weight=1.0)
@@ -175,7 +177,7 @@ def test_build_infogan_moves_the_copies_q_reads_only_in_training():
     history = model.fit(images, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["d_loss"][0]) and set(history) == set(model.loss_names)
     with pytest.raises(ValueError, match="recognition_augmentation"):
-        gans.InfoGAN(model.generator, model.discriminator, noise_dim=4, clustering_weight=1.0)
+        infogans.InfoGAN(model.generator, model.discriminator, noise_dim=4, clustering_weight=1.0)
 
 
 def test_sample_and_recognize():
@@ -186,17 +188,17 @@ def test_sample_and_recognize():
     assert probabilities.shape == (6, 10) and means.shape == (6, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="num_classes"):
-        gans.InfoGAN(model.generator, model.discriminator, noise_dim=8, num_classes=10)
+        infogans.InfoGAN(model.generator, model.discriminator, noise_dim=8, num_classes=10)
 
 
 @pytest.mark.skipif(not os.environ.get("COURSE_DATA_DIR"), reason="needs COURSE_DATA_DIR")
 def test_infogan_recipe_trains_measures_and_caches(isolated_cache):
     from course_utils import recipes
 
-    small = dict(recipes.infogan_config(), generator_filters=[8, 4],
-                 discriminator_filters=[4, 8], hidden_units=16, noise_dim=8, train_limit=256,
-                 num_samples=200, measure_every=2, measured_samples=50)
-    run = recipes.infogan(small)
+    small = recipes.InfoGANRecipe(generator_filters=[8, 4], discriminator_filters=[4, 8],
+                                  hidden_units=16, noise_dim=8, train_limit=256,
+                                  num_samples=200, measure_every=2, measured_samples=50)
+    run = recipes.load(small)
     assert set(run.metrics) == {"purity", "mapping", "q_real_accuracy", "fid",
                                 "classifier_score"}
     assert 0.0 <= run.metrics["purity"] <= 1.0 and sorted(run.metrics["mapping"]) == list(
@@ -204,5 +206,5 @@ def test_infogan_recipe_trains_measures_and_caches(isolated_cache):
     # 4 steps of 64: Keras calls back once per 32-step execution, so after step 4 only
     assert list(run.arrays["measured_step"]) == [0, 4]
     assert run.snapshots()[1].shape == (100, 28, 28, 1)
-    again = recipes.infogan(small)
+    again = recipes.load(small)
     assert again.from_cache and again.metrics == run.metrics

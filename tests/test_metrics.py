@@ -137,13 +137,17 @@ def test_the_course_classifier_is_trained_once_and_cached(isolated_cache, monkey
 
     if not os.environ.get("COURSE_DATA_DIR"):
         pytest.skip("needs COURSE_DATA_DIR")
-    metrics.course_classifier.cache_clear()
-    model = metrics.course_classifier()
+    from course_utils.recipes import classifiers
+
+    classifiers._loaded_course_classifier.cache_clear()
+    model = classifiers.course_classifier()
     assert list(isolated_cache.glob("course_classifier-*/entry.json"))
-    metrics.course_classifier.cache_clear()
-    again = metrics.course_classifier()
+    assert classifiers.course_classifier() is model  # kept for the process
+    classifiers._loaded_course_classifier.cache_clear()
+    again = classifiers.course_classifier()  # loaded from the cache
+    assert again is not model
     np.testing.assert_array_equal(model.get_weights()[0], again.get_weights()[0])
-    metrics.course_classifier.cache_clear()
+    classifiers._loaded_course_classifier.cache_clear()
 
 
 def test_negative_elbo_is_bernoulli_nll_plus_gaussian_kl():

@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 
 from course_utils import config, data, training
-from course_utils.models import apply_in_batches
+from course_utils.batching import apply_in_batches
 from course_utils.models.autoencoders import build_autoencoder, build_mlp
 from course_utils.models.classifier import build_classifier
 

@@ -137,7 +137,7 @@ def test_moving_a_slider_redraws_the_image():
 
 def test_headless_explorer_shows_the_static_fallback(capsys, monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(widgets, "display", lambda obj: shown.append(obj))
     widgets.show_latent_explorer(decode_sum, [(-1, 1), (-1, 1)])
     assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
 
@@ -174,7 +174,7 @@ def test_picking_a_class_and_new_samples_redraw_the_row():
 
 def test_headless_class_picker_shows_every_class(monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(widgets, "display", lambda obj: shown.append(obj))
     widgets.show_class_picker(generate_by_label, ["a", "b", "c"], num_samples=4)
     assert len(shown) == 1 and isinstance(shown[0], plt.Figure)
     labels = [tick.get_text() for tick in shown[0].axes[0].get_yticklabels()]
@@ -210,7 +210,7 @@ def test_picking_a_category_and_moving_a_code_redraw_the_image():
 
 def test_headless_code_explorer_shows_the_sweeps(monkeypatch):
     shown = []
-    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(widgets, "display", lambda obj: shown.append(obj))
     widgets.show_code_explorer(generate_by_code, ["a", "b"], [(0, 2), (0, 1)],
                                names=["width", "slant"], num_steps=3)
     assert len(shown) == 1 and isinstance(shown[0], plt.Figure)

@@ -141,15 +141,14 @@ def test_penguins_are_cleaned_as_the_chapter_says():
 def test_penguin_gan_recipe_trains_caches_and_measures(isolated_cache):
     from course_utils import recipes
 
-    run_config = dict(recipes.tabular_gan_config("wgan_gp"), epochs=1, passes_per_epoch=3,
-                      measure_every=4)
-    run = recipes.tabular_gan(run_config)
+    recipe = recipes.TabularGANRecipe(epochs=1, passes_per_epoch=3, measure_every=4)
+    run = recipes.load(recipe)
     assert set(run.metrics) == {"marginal", "max_marginal_distance", "correlation_gap",
                                 "c2st_auc", "closest_record_ratio"}
     assert 0 < run.metrics["max_marginal_distance"] <= 1
     steps = run.arrays["measured_step"]
     assert steps[0] == 0 and len(steps) == len(run.arrays["measured_max_marginal_distance"]) > 1
-    again = recipes.tabular_gan(run_config)
+    again = recipes.load(recipe)
     assert again.from_cache and again.metrics == run.metrics
     train, held_out, encoder = recipes.penguin_tables()
     assert (len(train), len(held_out)) == (228, 114)

@@ -357,7 +357,7 @@ def test_cache_only_loads_what_is_cached_and_never_trains(isolated_cache):
         loaded = training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
                                         train_data=None)
     assert loaded.from_cache and loaded.metrics == trained.metrics
-    assert not training._CACHE_ONLY["active"]
+    assert not training.is_cache_only()
 
 
 def test_train_applies_the_models_grappler_options_while_it_trains():

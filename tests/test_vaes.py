@@ -5,7 +5,8 @@ import pytest
 
 from course_utils import config, data, losses, training
 from course_utils._tensorflow import keras
-from course_utils.models import apply_in_batches, vaes
+from course_utils.batching import apply_in_batches
+from course_utils.models import vaes
 
 
 @pytest.mark.parametrize(("kind", "shape"), [("dense", (784,)), ("small_dense", (784,)),

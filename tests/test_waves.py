@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from course_utils import data, metrics
-from course_utils.models import gans
+from course_utils.models.networks import labels, lstm
 
 
 def test_waves_are_seeded_balanced_and_follow_their_parameters():
@@ -55,10 +55,10 @@ def test_fit_waves_sees_a_wrong_kind_and_noise_in_the_residual():
     assert np.median(metrics.fit_waves(noisy, kinds)["residual"]) == pytest.approx(0.1, abs=0.02)
 
 
-@pytest.mark.parametrize("conditioning", gans.CONDITIONINGS)
+@pytest.mark.parametrize("conditioning", labels.CONDITIONINGS)
 def test_lstm_networks_shapes_and_labels(conditioning):
-    generator = gans.build_lstm_generator(2, 30, units=8, num_classes=2)
-    discriminator = gans.build_lstm_discriminator(30, units=8, num_classes=2,
+    generator = lstm.build_lstm_generator(2, 30, units=8, num_classes=2)
+    discriminator = lstm.build_lstm_discriminator(30, units=8, num_classes=2,
                                                   conditioning=conditioning)
     z = np.zeros((5, 2), np.float32)
     labels = np.array([0, 1, 0, 1, 1], np.int32)
@@ -99,12 +99,12 @@ def test_only_the_convolution_classifies_phases_it_never_saw():
 def test_rcgan_recipe_trains_measures_and_caches(isolated_cache):
     from course_utils import recipes
 
-    small = dict(recipes.rcgan_config(), num_train=256, units=8, epochs=1, num_samples=100)
-    run = recipes.rcgan(small)
+    small = recipes.RCGANRecipe(num_train=256, units=8, epochs=1, num_samples=100)
+    run = recipes.load(small)
     assert set(run.metrics) == {"tstr_conv_accuracy", "trtr_conv_accuracy",
                                 "tstr_dense_accuracy", "trtr_dense_accuracy",
                                 "median_residual", "ks_frequency", "ks_amplitude", "ks_offset"}
     assert run.metrics["trtr_conv_accuracy"] > 0.9 and 0 <= run.metrics["ks_offset"] <= 1
     assert run.snapshots()[1].shape == (16, 30, 1)
     assert int(run.model.d_optimizer.iterations) == 3 * int(run.model.optimizer.iterations)
-    assert recipes.rcgan(small).from_cache
+    assert recipes.load(small).from_cache

@@ -1,60 +1,21 @@
-"""Model builders and model classes of the course, one module per family, and
-:func:`apply_in_batches` to run any of them on a large array."""
+"""Model builders and model classes of the course, one module per family.
 
-from __future__ import annotations
+``networks/`` holds the generators, discriminators and encoders that several families share
+(dense, convolutional, recurrent, for tables); each family module holds its model class, its
+objective and its builder. Submodules are imported on first use (``cu.models.gans``).
+"""
 
-from collections.abc import Callable
+import importlib
 
-import numpy as np
+_SUBMODULES = ("adversarial_encoders", "autoencoders", "classifier", "flows", "gans",
+               "gaussians", "infogan", "networks", "vaes")
 
-from course_utils._tensorflow import keras
-from course_utils.models import (
-    adversarial_encoders,
-    autoencoders,
-    classifier,
-    flows,
-    gans,
-    gaussians,
-    vaes,
-)
+__all__ = list(_SUBMODULES)
 
 
-def apply_in_batches(model: Callable, inputs, *, batch_size: int = 1000) -> np.ndarray:
-    """Call a model (or any callable on tensors) on ``inputs`` in batches, eagerly.
-
-    Unlike ``model.predict`` this compiles nothing, so calls on arrays of different sizes
-    cost no re-tracing and no memory for compiled functions.
-
-    Args:
-        model: e.g. ``autoencoder.encoder``, called as ``model(batch, training=False)``; or
-            any other callable, called as ``model(batch)``.
-        inputs: ``(n, ...)`` array, or a tuple of such arrays for a model with several
-            inputs (e.g. ``(latents, labels)``; each keeps its dtype, others become float32).
-        batch_size: examples per call.
-
-    Returns:
-        ``(n, ...)`` NumPy array of outputs (a tuple of arrays for multi-output models).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    several = isinstance(inputs, tuple)
-    arrays = [np.asarray(a) for a in inputs] if several else [np.asarray(inputs, np.float32)]
-    if len({len(a) for a in arrays}) != 1:
-        raise ValueError(f"inputs must have the same length, got {[len(a) for a in arrays]}")
-    is_keras = isinstance(model, keras.layers.Layer)  # Models are Layers
-    outputs = []
-    for start in range(0, len(arrays[0]), batch_size):
-        batch = [a[start:start + batch_size] for a in arrays]
-        batch = batch if several else batch[0]
-        result = model(batch, training=False) if is_keras else model(batch)
-        outputs.append(tuple(np.asarray(r) for r in result) if isinstance(result, (list, tuple))
-                       else np.asarray(result))
-    if not outputs:
-        raise ValueError("apply_in_batches needs at least one input")
-    if isinstance(outputs[0], tuple):
-        return tuple(np.concatenate(parts) for parts in zip(*outputs, strict=True))
-    return np.concatenate(outputs)
-
-
-__all__ = ["adversarial_encoders", "apply_in_batches", "autoencoders", "classifier", "flows",
-           "gans", "gaussians", "vaes"]
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'course_utils.models' has no attribute {name!r}")

@@ -20,22 +20,19 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
-from course_utils.models import gans
-from course_utils.models.gans import GAN
+from course_utils.batching import apply_in_batches
+from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
+from course_utils.models.autoencoders import build_mlp
+from course_utils.models.gans import GAN, TRAINING_DEFAULTS, make_optimizer
+from course_utils.models.networks.conv import (
+    build_conv_encoder,
+    build_conv_generator,
+    conv_features,
+)
+from course_utils.models.networks.mlp import build_mlp_discriminator, build_mlp_generator
 from course_utils.training import AdversarialModel
 
 ops = keras.ops
-
-
-def build_conv_encoder(latent_dim: int, *, filters: Sequence[int] = (32, 64),
-                       name: str = "encoder") -> keras.Model:
-    """A BiGAN encoder ``(batch, 28, 28, 1)`` images in [-1, 1] -> ``(batch, latent_dim)``:
-    the DCGAN discriminator's body (:func:`~course_utils.models.gans.conv_features`, batch
-    normalization after the second convolution) and a linear layer."""
-    images = keras.Input((28, 28, 1), name=f"{name}_input")
-    features = gans.conv_features(images, filters, batch_norm=True, name=name)
-    return keras.Model(images, keras.layers.Dense(latent_dim, name=f"{name}_out")(features),
-                       name=name)
 
 
 def build_joint_discriminator(latent_dim: int, *, filters: Sequence[int] = (32, 64),
@@ -49,12 +46,12 @@ def build_joint_discriminator(latent_dim: int, *, filters: Sequence[int] = (32, 
     through dropout, a dense layer of ``hidden_units`` and dropout again (as in ALI,
     Dumoulin et al., 2017), LeakyReLU(0.2) throughout.
     """
-    x = keras.Input((28, 28, 1), name=f"{name}_x")
+    x = keras.Input(IMAGE_SHAPE, name=f"{name}_x")
     z = keras.Input((latent_dim,), name=f"{name}_z")
     z_features = keras.layers.LeakyReLU(0.2)(
         keras.layers.Dense(latent_units, name=f"{name}_z_dense")(z))
     h = keras.layers.Concatenate(name=f"{name}_pair")(
-        [gans.conv_features(x, filters, name=name), z_features])
+        [conv_features(x, filters, name=name), z_features])
     h = keras.layers.Dropout(dropout, name=f"{name}_dropout_1")(h)
     h = keras.layers.LeakyReLU(0.2)(keras.layers.Dense(hidden_units, name=f"{name}_joint")(h))
     h = keras.layers.Dropout(dropout, name=f"{name}_dropout_2")(h)
@@ -111,8 +108,6 @@ class BiGAN(GAN):
 
     def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
         """``E(x)`` ``(n, latent_dim)`` of images in [0, 1] ``(n, *data_shape)``."""
-        from course_utils.models import apply_in_batches
-
         return apply_in_batches(self.encoder, self.to_data_range(images),
                                 batch_size=batch_size)
 
@@ -197,23 +192,17 @@ class AdversarialAutoencoder(AdversarialModel):
 
     def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
         """Codes ``(n, latent_dim)`` of flat images in [0, 1]."""
-        from course_utils.models import apply_in_batches
-
         return apply_in_batches(self.encoder, images, batch_size=batch_size)
 
     def decode(self, codes, labels=None, *, batch_size: int = 1000) -> np.ndarray:
         """Images in [0, 1] ``(n, input_dim)``: the Bernoulli means of the decoder."""
-        from course_utils.models import apply_in_batches
-
-        if (labels is None) != (self.num_classes is None):
-            raise ValueError("pass labels exactly when the AAE is supervised "
-                             f"(num_classes={self.num_classes})")
+        self.check_labels(labels)
         inputs = np.asarray(codes, np.float32) if labels is None else (
             np.asarray(codes, np.float32), np.asarray(labels, np.int32))
         logits = apply_in_batches(self.decoder, inputs, batch_size=batch_size)
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def sample(self, num_samples: int, *, labels=None, seed: int = 0) -> np.ndarray:
+    def sample(self, num_samples: int, *, seed: int = 0, labels=None) -> np.ndarray:
         """Decode ``num_samples`` draws of the prior (with ``labels`` when supervised)."""
         codes = self.prior_std * np.random.default_rng(seed).standard_normal(
             (num_samples, self.latent_dim))
@@ -228,16 +217,16 @@ def build_bigan(*, latent_dim: int = 32, generator_filters: Sequence[int] = (64,
     """Build and compile a convolutional BiGAN for MNIST digits in [-1, 1]: chapter 05's DCGAN
     generator, :func:`build_conv_encoder` and :func:`build_joint_discriminator`, each player
     with the DCGAN's Adam (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`)."""
-    generator = gans.build_conv_generator(latent_dim, filters=generator_filters)
+    generator = build_conv_generator(latent_dim, filters=generator_filters)
     encoder = build_conv_encoder(latent_dim, filters=encoder_filters)
     discriminator = build_joint_discriminator(
         latent_dim, filters=discriminator_filters, latent_units=latent_units,
         hidden_units=hidden_units, dropout=dropout)
     model = BiGAN(generator, encoder, discriminator, latent_dim=latent_dim, seed=seed,
                   name="bigan")
-    settings = gans.TRAINING_DEFAULTS["gan"]
-    model.compile(d_optimizer=gans.make_optimizer(settings),
-                  g_optimizer=gans.make_optimizer(settings),
+    settings = TRAINING_DEFAULTS["gan"]
+    model.compile(d_optimizer=make_optimizer(settings),
+                  g_optimizer=make_optimizer(settings),
                   steps_per_execution=steps_per_execution)
     return model
 
@@ -250,18 +239,16 @@ def build_aae(*, latent_dim: int = 2, hidden_units: Sequence[int] = (512, 256),
     """Build and compile a dense adversarial autoencoder for flat images in [0, 1].
 
     The encoder is a ReLU MLP ``784 -> hidden_units -> latent_dim``, the decoder the mirror
-    image (LeakyReLU, :func:`~course_utils.models.gans.build_mlp_generator`, reading the
+    image (LeakyReLU, :func:`~course_utils.models.networks.mlp.build_mlp_generator`, reading the
     label when ``num_classes`` is set), the code discriminator a LeakyReLU MLP of
     ``discriminator_units``. Adam with ``beta_1 = 0.5``: ``learning_rate`` for the
     autoencoder, half of it for the discriminator.
     """
-    from course_utils.models.autoencoders import build_mlp
-
-    encoder = build_mlp(784, hidden_units, latent_dim, activation="relu", name="encoder")
-    decoder = gans.build_mlp_generator(latent_dim, 784, hidden_units=tuple(hidden_units)[::-1],
+    encoder = build_mlp(NUM_PIXELS, hidden_units, latent_dim, activation="relu", name="encoder")
+    decoder = build_mlp_generator(latent_dim, NUM_PIXELS, hidden_units=tuple(hidden_units)[::-1],
                                        output_activation=None, num_classes=num_classes,
                                        name="decoder")
-    discriminator = gans.build_mlp_discriminator(latent_dim, hidden_units=discriminator_units)
+    discriminator = build_mlp_discriminator(latent_dim, hidden_units=discriminator_units)
     model = AdversarialAutoencoder(encoder, decoder, discriminator, latent_dim=latent_dim,
                                    prior_std=prior_std, adversarial_weight=adversarial_weight,
                                    num_classes=num_classes, seed=seed, name="aae")

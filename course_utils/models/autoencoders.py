@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from course_utils import losses
 from course_utils._tensorflow import keras
+from course_utils.geometry import NUM_PIXELS
 from course_utils.training import GenerativeModel
 
 
@@ -71,18 +72,24 @@ class Autoencoder(GenerativeModel):
 
 
 def build_autoencoder(
-    input_dim: int = 784,
+    input_dim: int = NUM_PIXELS,
     *,
     hidden_units: Sequence[int] = (500, 300),
     latent_dim: int = 2,
     activation: str | None = "tanh",
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-4,
+    jit_compile: bool = False,
+    steps_per_execution: int = 32,
 ) -> Autoencoder:
     """Build and compile a symmetric MLP autoencoder (the seed's 784-500-300-2, tanh).
 
     The decoder mirrors the encoder (``latent_dim -> reversed(hidden_units) -> input_dim``)
     with a linear output, as in the seed. ``hidden_units=()`` and ``activation=None`` give
     the linear autoencoder whose optimum spans the PCA subspace.
+
+    Args:
+        jit_compile, steps_per_execution: as in
+            :meth:`~course_utils.training.GenerativeModel.compile`.
 
     Returns:
         A compiled :class:`Autoencoder` (Adam with ``learning_rate``, a number or a schedule).
@@ -92,5 +99,6 @@ def build_autoencoder(
     decoder = build_mlp(latent_dim, tuple(reversed(hidden_units)), input_dim,
                         activation=activation, name="decoder")
     model = Autoencoder(encoder, decoder, name="autoencoder")
-    model.compile(keras.optimizers.Adam(learning_rate))
+    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model

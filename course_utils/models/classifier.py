@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from course_utils._tensorflow import keras
+from course_utils.geometry import IMAGE_SHAPE, NUM_CLASSES
 
 FEATURES_LAYER = "features"
 
 
-def build_classifier(*, num_classes: int = 10, feature_dim: int = 128,
-                     learning_rate: float = 1e-3) -> keras.Model:
+def build_classifier(*, num_classes: int = NUM_CLASSES, feature_dim: int = 128,
+                     learning_rate: float = 1e-3, steps_per_execution: int = 32) -> keras.Model:
     """Build and compile the course's MNIST classifier.
 
     Input ``(batch, 28, 28, 1)`` float32 in [0, 1]; output ``(batch, num_classes)`` logits.
@@ -18,7 +19,7 @@ def build_classifier(*, num_classes: int = 10, feature_dim: int = 128,
     makes convolutions several times slower on CPUs.
     """
     layers = keras.layers
-    inputs = keras.Input((28, 28, 1), name="images")
+    inputs = keras.Input(IMAGE_SHAPE, name="images")
     x = inputs
     for filters in (32, 64):
         x = layers.Conv2D(filters, 3, activation="relu")(x)
@@ -32,6 +33,6 @@ def build_classifier(*, num_classes: int = 10, feature_dim: int = 128,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=False,
-        steps_per_execution=32,
+        steps_per_execution=steps_per_execution,
     )
     return model

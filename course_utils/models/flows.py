@@ -27,6 +27,7 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
+from course_utils.batching import apply_in_batches
 from course_utils.training import GenerativeModel
 
 ops = keras.ops
@@ -214,10 +215,11 @@ class RealNVP(GenerativeModel):
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return {"loss": ops.mean(self.negative_log_likelihood(x))}
 
-    def sample(self, num_samples: int, *, temperature: float = 1.0, seed: int = 0,
+    def sample(self, num_samples: int, *, seed: int = 0, labels=None, temperature: float = 1.0,
                batch_size: int = 1000) -> np.ndarray:
         """Invert ``num_samples`` draws of ``N(0, temperature^2 I)``; images are clipped
-        to [0, 1]."""
+        to [0, 1]. A RealNVP is unconditional, so ``labels`` stays None."""
+        self.check_labels(labels)
         shape = self.example_shape
         z = temperature * np.random.default_rng(seed).standard_normal(
             (num_samples, *shape)).astype(np.float32)
@@ -226,15 +228,11 @@ class RealNVP(GenerativeModel):
     def encode(self, x, *, batch_size: int = 1000) -> np.ndarray:
         """``z = f(x)`` in batches; images are taken at their pixel centres,
         ``(level + 1/2) / 256``, when the model dequantizes."""
-        from course_utils.models import apply_in_batches
-
         return apply_in_batches(lambda batch: self.forward(self._centred(batch))[0], x,
                                 batch_size=batch_size)
 
     def decode(self, z, *, batch_size: int = 1000) -> np.ndarray:
         """``x = f^-1(z)`` in batches (clipped to [0, 1] when the model dequantizes)."""
-        from course_utils.models import apply_in_batches
-
         x = apply_in_batches(self.inverse, z, batch_size=batch_size)
         return np.clip(x, 0.0, 1.0) if self.dequantize else x
 

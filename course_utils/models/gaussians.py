@@ -1,6 +1,6 @@
 """A Gaussian of low intrinsic dimension, for learning a density from a handful of examples
-(chapter 11's transfer to an unseen digit; seed 004's ``"Multinormal"`` with an intrinsic
-dimension and a diagonal covariance).
+(chapter 11's transfer to an unseen digit; the ``"Multinormal"`` of *Transfer learning with
+RealNVP*, with an intrinsic dimension and a diagonal covariance).
 
 With ``n`` examples in ``D >> n`` dimensions, a full covariance is singular: the examples
 span only an ``(n - 1)``-dimensional affine subspace. The model keeps that subspace's

@@ -3,7 +3,7 @@
 An encoder maps images to the mean and log-variance of ``q(z|x) = N(z_mean, exp(z_log_var))``;
 a decoder maps codes to the parameters of ``p(x|z)``: Bernoulli logits, or Gaussian means
 with a fixed observation noise. Encoders are a *trunk* (dense or convolutional) plus two
-linear heads, as in seed 003, so architectures can be swapped without touching the model.
+linear heads, as in Olar's post, so architectures can be swapped without touching the model.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from scipy import special
 
 from course_utils import losses
 from course_utils._tensorflow import keras
+from course_utils.batching import apply_in_batches
+from course_utils.geometry import BOTTLENECK_SIDE, IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.autoencoders import build_mlp
 from course_utils.training import GenerativeModel
 
@@ -63,7 +65,7 @@ def build_dense_trunk(input_dim: int, hidden_units: Sequence[int], *,
 def build_conv_trunk(*, filters: Sequence[int] = (32, 64), dense_units: int = 256) -> keras.Model:
     """A convolutional trunk for ``(28, 28, 1)`` images: stride-2 3x3 convolutions, then a
     dense ReLU layer. Each convolution halves the image: 28 -> 14 -> 7."""
-    inputs = keras.Input((28, 28, 1), name="trunk_input")
+    inputs = keras.Input(IMAGE_SHAPE, name="trunk_input")
     x = inputs
     for index, count in enumerate(filters, start=1):
         x = keras.layers.Conv2D(count, 3, strides=2, padding="same", activation="relu",
@@ -79,8 +81,9 @@ def build_conv_decoder(latent_dim: int, *, filters: Sequence[int] = (64, 32),
     unbounded outputs (logits or means), through 7x7 and 14x14 feature maps."""
     inputs = keras.Input((latent_dim,), name="decoder_input")
     x = keras.layers.Dense(dense_units, activation="relu", name="decoder_dense")(inputs)
-    x = keras.layers.Dense(7 * 7 * filters[0], activation="relu", name="decoder_project")(x)
-    x = keras.layers.Reshape((7, 7, filters[0]))(x)
+    x = keras.layers.Dense(BOTTLENECK_SIDE * BOTTLENECK_SIDE * filters[0], activation="relu",
+                           name="decoder_project")(x)
+    x = keras.layers.Reshape((BOTTLENECK_SIDE, BOTTLENECK_SIDE, filters[0]))(x)
     for index, count in enumerate(filters, start=1):
         x = keras.layers.Conv2DTranspose(count, 3, strides=2, padding="same", activation="relu",
                                          name=f"decoder_deconv_{index}")(x)
@@ -133,22 +136,20 @@ class VAE(GenerativeModel):
     def encode(self, images, *, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of ``q(z|x)`` for ``(n, ...)`` images, each
         ``(n, latent_dim)``."""
-        from course_utils.models import apply_in_batches
-
         return apply_in_batches(self.encoder, images, batch_size=batch_size)
 
     def decode(self, codes, *, batch_size: int = 1000) -> np.ndarray:
         """The mean of ``p(x|z)`` for ``(n, latent_dim)`` codes: images in [0, 1], shaped like
         the training images (Bernoulli: ``sigmoid(logits)``; Gaussian: the clipped means)."""
-        from course_utils.models import apply_in_batches
-
         outputs = apply_in_batches(self.decoder, codes, batch_size=batch_size)
         if self.likelihood == "bernoulli":
             return special.expit(outputs)
         return np.clip(outputs, 0.0, 1.0)
 
-    def sample(self, num_samples: int, *, seed: int = 0) -> np.ndarray:
-        """Decode ``num_samples`` codes drawn from the prior ``N(0, I)`` (see :meth:`decode`)."""
+    def sample(self, num_samples: int, *, seed: int = 0, labels=None) -> np.ndarray:
+        """Decode ``num_samples`` codes drawn from the prior ``N(0, I)`` (see :meth:`decode`);
+        a VAE is unconditional, so ``labels`` stays None."""
+        self.check_labels(labels)
         latent_dim = self.decoder.inputs[0].shape[-1]
         codes = np.random.default_rng(seed).standard_normal((num_samples, latent_dim))
         return self.decode(codes.astype(np.float32))
@@ -176,31 +177,32 @@ class VAE(GenerativeModel):
 #: VAE in the same number of epochs; the seed's SmallDenseVAE keeps its ReLU.
 DENSE_SHAPES = {
     "dense": ((512, 256), (256, 512), "silu"),
-    "small_dense": ((420, 210, 105), (200, 400, 800), "relu"),  # seed 003's SmallDenseVAE
+    "small_dense": ((420, 210, 105), (200, 400, 800), "relu"),  # Olar's SmallDenseVAE
 }
 
 
 def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "bernoulli",
               beta: float = 1.0, learning_rate=1e-3, seed: int = 0, jit_compile: bool = False,
-              **vae_options) -> VAE:
+              steps_per_execution: int = 32, **vae_options) -> VAE:
     """Build and compile a VAE of one of the course's architectures.
 
     Args:
-        kind: ``"dense"`` (784-512-256 / 256-512-784, SiLU), ``"small_dense"`` (seed 003's
+        kind: ``"dense"`` (784-512-256 / 256-512-784, SiLU), ``"small_dense"`` (Olar's
             784-420-210-105 / 200-400-800-784, ReLU), both on flat ``(batch, 784)`` images; or
             ``"conv"`` (:func:`build_conv_trunk` / :func:`build_conv_decoder`) on
             ``(batch, 28, 28, 1)`` images.
         latent_dim, likelihood, beta, seed: see :class:`VAE`.
         learning_rate: Adam's, a number or a ``keras.optimizers.schedules`` schedule.
-        jit_compile: compile the training step with XLA. It fuses the dense models' small
-            element-wise operations (about 1.3x faster per step on 2 CPU cores) but takes
-            seconds to compile and ~100 MB, so it pays off in long runs only.
+        jit_compile: compile the training step with XLA, which fuses the dense models'
+            small element-wise operations; compiling takes seconds and memory, so it pays off
+            in long runs only.
+        steps_per_execution: training steps per call from Python.
         **vae_options: passed to :class:`VAE` (e.g. ``observation_std``).
     """
     if kind in DENSE_SHAPES:
         trunk_units, decoder_units, activation = DENSE_SHAPES[kind]
-        trunk = build_dense_trunk(784, trunk_units, activation=activation)
-        decoder = build_mlp(latent_dim, decoder_units, 784, activation=activation,
+        trunk = build_dense_trunk(NUM_PIXELS, trunk_units, activation=activation)
+        decoder = build_mlp(latent_dim, decoder_units, NUM_PIXELS, activation=activation,
                             name="decoder")
     elif kind == "conv":
         trunk = build_conv_trunk()
@@ -209,5 +211,6 @@ def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "be
         raise ValueError(f"kind must be one of {[*DENSE_SHAPES, 'conv']}, got {kind!r}")
     model = VAE(build_gaussian_encoder(trunk, latent_dim), decoder, likelihood=likelihood,
                 beta=beta, seed=seed, name=f"{kind}_vae", **vae_options)
-    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     return model

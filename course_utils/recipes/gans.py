@@ -1,0 +1,273 @@
+"""The GANs of chapters 05-07: image GANs, WGANs and their conditional versions, and the GANs
+of chapter 05's ring of Gaussians."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from course_utils import config, data, metrics, training
+from course_utils.models.gans import build_gan, training_settings
+from course_utils.recipes.base import (
+    SNAPSHOT_SIZE,
+    CourseModel,
+    Recipe,
+    SeedStream,
+    TrainingPlan,
+    by_mode,
+    register,
+    sample_labels,
+)
+
+#: (full, fast) epochs of the image GANs of chapters 05-07, by architecture.
+GAN_EPOCHS = {"mlp": (10, 1), "conv": (3, 1)}
+
+
+@dataclass(frozen=True)
+class GANRecipe(Recipe):
+    """An image GAN of chapters 05-07 on MNIST in [-1, 1]: a 64-D latent, batch 128, the
+    optimizers and critic steps of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`.
+
+    Full mode trains on the 60,000 training images and measures classifier-FID with 10,000
+    samples against the 10,000 test images; fast mode uses 6,000, 2,000 and 2,000. ``epochs``
+    defaults to the architecture's entry of :data:`GAN_EPOCHS`. With ``measure_every``, the
+    FID of ``measured_samples`` samples and the critic's score gap are measured every that
+    many generator steps (:meth:`quality_and_critic_gap`).
+
+    The run keeps snapshots of :data:`~course_utils.recipes.base.SNAPSHOT_SIZE` fixed
+    latents after every epoch (for a conditional model, with the labels
+    ``sample_labels(SNAPSHOT_SIZE, num_classes)``). ``metrics`` holds ``fid``,
+    ``classifier_score``, ``class_fractions`` (the classifier's reading of the samples, 10
+    fractions) and, for a conditional model, ``conditional_accuracy``.
+
+    Fields ``model``, ``kind``, ``num_classes``, ``conditioning``, ``generator_loss`` and
+    ``generator_average`` are those of :func:`~course_utils.models.gans.build_gan`;
+    ``clip_value`` (a WGAN's) and ``critic_steps``, when set, override the model's defaults.
+    """
+
+    dataset: str = "mnist"
+    model: str = "gan"
+    kind: str = "mlp"
+    num_classes: int | None = None
+    conditioning: str = "concat"
+    generator_loss: str = "non_saturating"
+    generator_average: float | None = None
+    clip_value: float | None = None
+    critic_steps: int | None = None
+    latent_dim: int = 64
+    batch_size: int = 128
+    epochs: int | None = None
+    train_limit: int | None = by_mode(full=None, fast=6000)
+    num_samples: int = by_mode(full=10_000, fast=2_000)
+    measure_every: int | None = None
+    measured_samples: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in GAN_EPOCHS:
+            raise ValueError(f"kind must be one of {sorted(GAN_EPOCHS)}, got {self.kind!r}")
+        full, fast = GAN_EPOCHS[self.kind]
+        self._set_default("epochs", config.pick(full=full, fast=fast))
+        if self.measure_every is not None and self.measured_samples is None:
+            raise ValueError("measure_every needs measured_samples (how many samples each "
+                             "measurement draws)")
+        super().__post_init__()
+
+    @property
+    def cache_name(self) -> str:
+        name = f"{self.model}_{self.kind}_{self.dataset}"
+        return name if self.num_classes is None else f"conditional_{name}"
+
+    @property
+    def flatten(self) -> bool:
+        """Whether the networks read flat images (the MLP architecture)."""
+        return self.kind == "mlp"
+
+    @property
+    def xla(self) -> bool:
+        """Dense networks gain from XLA; convolutional ones do not."""
+        return self.flatten
+
+    def overrides(self) -> dict:
+        """The model options this recipe sets besides the defaults (``clip_value``,
+        ``critic_steps``)."""
+        return {key: value for key, value in (("clip_value", self.clip_value),
+                                              ("critic_steps", self.critic_steps))
+                if value is not None}
+
+    def updates_per_step(self) -> int:
+        return training_settings(self.model, self.overrides())["critic_steps"] + 1
+
+    def num_train_examples(self) -> int:
+        return data.split_size(self.dataset, "train", limit=self.train_limit)
+
+    def build(self, plan: TrainingPlan):
+        return build_gan(self.model, self.kind, latent_dim=self.latent_dim,
+                         num_classes=self.num_classes, conditioning=self.conditioning,
+                         generator_loss=self.generator_loss,
+                         generator_average=self.generator_average, seed=self.seed,
+                         jit_compile=plan.jit_compile,
+                         steps_per_execution=plan.steps_per_execution, **self.overrides())
+
+    def training_data(self):
+        return data.image_dataset(self.dataset, "train", batch_size=self.batch_size,
+                                  flatten=self.flatten, value_range=(-1, 1),
+                                  limit=self.train_limit,
+                                  with_labels=self.num_classes is not None, seed=self.seed,
+                                  drop_remainder=True)
+
+    def callbacks(self) -> list:
+        fixed_labels = sample_labels(SNAPSHOT_SIZE, self.num_classes)
+        callbacks = [training.SampleSnapshots(  # the same seed, so the same latents each time
+            lambda model: model.sample(SNAPSHOT_SIZE, seed=self.seed + SeedStream.SNAPSHOTS,
+                                       labels=fixed_labels),
+            epochs=self.snapshot_epochs())]
+        if self.measure_every:
+            callbacks.append(training.PeriodicMeasurements(self.quality_and_critic_gap(),
+                                                           every_steps=self.measure_every))
+        return callbacks
+
+    def quality_and_critic_gap(self):
+        """``measure(model)`` for :class:`~course_utils.training.PeriodicMeasurements`: the
+        classifier-FID of ``measured_samples`` samples from fixed latents against as many
+        test images (``fid``), and the critic's (or discriminator's) score gap between those
+        test images and the samples (``score_gap``; a WGAN critic's Wasserstein estimate). A
+        conditional model generates with the test images' labels, so both sets are scored
+        with the same labels."""
+        real, real_labels = data.load_images(self.dataset, "test", limit=self.measured_samples,
+                                             flatten=self.flatten)
+        labels = None if self.num_classes is None else real_labels
+        latents = np.random.default_rng(self.seed + SeedStream.MEASUREMENTS).standard_normal(
+            (len(real), self.latent_dim)).astype(np.float32)
+
+        def measure(model) -> dict[str, float]:
+            fake = model.generate_from(latents, labels=labels, averaged=False)
+            gap = model.score_gap(model.to_data_range(real), model.to_data_range(fake), labels)
+            return {"fid": metrics.classifier_fid(fake, real), "score_gap": gap}
+
+        return measure
+
+    def evaluate(self, model) -> dict:
+        labels = sample_labels(self.num_samples, self.num_classes)
+        samples = model.sample(self.num_samples, seed=self.seed + SeedStream.EVALUATION,
+                               labels=labels)
+        test_images, _ = data.load_images(self.dataset, "test", limit=len(samples))
+        return metrics.sample_quality(samples, test_images, requested_labels=labels)
+
+
+def conditional_gan(conditioning: str = "projection") -> GANRecipe:
+    """Chapter 06's conditional GAN: chapter 05's MLP GAN given the label, sampled from an
+    exponential moving average of its generator's weights (decay 0.999) and trained for 12
+    epochs (fast mode: 1).
+
+    Args:
+        conditioning: how the discriminator reads the label, ``"projection"`` or
+            ``"concat"`` (:data:`~course_utils.models.networks.labels.CONDITIONINGS`).
+    """
+    return GANRecipe(num_classes=10, conditioning=conditioning, generator_average=0.999,
+                     epochs=config.pick(full=12, fast=1))
+
+
+def wasserstein_gan(model: str = "wgan_gp", *, num_classes: int | None = None) -> GANRecipe:
+    """Chapter 07's image WGANs: chapter 05's MLP networks (a conditional critic reads the
+    label by projection), the paper's optimizers and 5 critic steps per generator step
+    (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`), 2 epochs: 936 generator and
+    4,680 critic steps (fast mode: 2 epochs of 2,000 images, 30 generator steps). FID and the
+    critic's estimate are measured on 2,000 samples every 48 generator steps (fast mode: 200
+    samples every 8 steps); the final FID on 10,000 samples (fast mode: 1,000).
+
+    Args:
+        model: ``"wgan"`` (weight clipping) or ``"wgan_gp"`` (gradient penalty).
+        num_classes: 10 for the conditional WGAN-GP (Ferreira's WGAN + CGAN).
+    """
+    return GANRecipe(model=model, num_classes=num_classes,
+                     conditioning="concat" if num_classes is None else "projection",
+                     epochs=2, train_limit=config.pick(full=None, fast=2000),
+                     num_samples=config.pick(full=10_000, fast=1_000),
+                     measure_every=config.pick(full=48, fast=8),
+                     measured_samples=config.pick(full=2000, fast=200))
+
+
+@dataclass(frozen=True)
+class RingGANRecipe(Recipe):
+    """A GAN on chapter 05's ring of 8 Gaussians (radius 2, std 0.02): 20,000 points, a 16-D
+    latent, two hidden layers of 128 in each network, the DCGAN's Adam (2e-4,
+    beta_1 = 0.5), batch 256, 80 epochs (fast mode: 10,000 points, 20 epochs).
+
+    The run keeps snapshots of 1,000 points from fixed latents after every epoch;
+    ``metrics`` holds :func:`~course_utils.metrics.mode_coverage` of ``num_samples`` fresh
+    samples (``modes_covered``, ``high_quality_fraction``, ``counts``).
+
+    Fields ``model`` (``"gan"``, ``"wgan"`` or ``"wgan_gp"``) and ``generator_loss`` are
+    those of :func:`~course_utils.models.gans.build_gan`.
+    """
+
+    model: str = "gan"
+    generator_loss: str = "non_saturating"
+    num_modes: int = 8
+    radius: float = 2.0
+    std: float = 0.02
+    num_points: int = by_mode(full=20_000, fast=10_000)
+    latent_dim: int = 16
+    learning_rate: float = 2e-4
+    batch_size: int = 256
+    epochs: int = by_mode(full=80, fast=20)
+    num_samples: int = 2_000
+    seed: int = 0
+
+    #: Points kept in each snapshot.
+    snapshot_points: ClassVar[int] = 1000
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.model}_ring"
+
+    def updates_per_step(self) -> int:
+        return training_settings(self.model, {})["critic_steps"] + 1
+
+    def num_train_examples(self) -> int:
+        return self.num_points
+
+    def build(self, plan: TrainingPlan):
+        return build_gan(self.model, "points", latent_dim=self.latent_dim,
+                         learning_rate=self.learning_rate, generator_loss=self.generator_loss,
+                         seed=self.seed, jit_compile=plan.jit_compile,
+                         steps_per_execution=plan.steps_per_execution)
+
+    def training_data(self):
+        points, _ = data.gaussian_ring(self.num_points, num_modes=self.num_modes,
+                                       radius=self.radius, std=self.std, seed=self.seed)
+        return data.make_dataset(points, batch_size=self.batch_size, seed=self.seed,
+                                 drop_remainder=True)
+
+    def callbacks(self) -> list:
+        return [training.SampleSnapshots(
+            lambda model: model.sample(self.snapshot_points,
+                                       seed=self.seed + SeedStream.SNAPSHOTS),
+            epochs=self.snapshot_epochs())]
+
+    def evaluate(self, model) -> dict:
+        centres = data.ring_centres(self.num_modes, radius=self.radius)
+        samples = model.sample(self.num_samples, seed=self.seed + SeedStream.EVALUATION)
+        return metrics.mode_coverage(samples, centres, std=self.std)
+
+
+register(CourseModel("ring_gan", "GAN on the ring of Gaussians",
+                     "05_generative_adversarial_networks", "GAN", RingGANRecipe))
+register(CourseModel("ring_gan_minimax", "GAN on the ring of Gaussians, minimax loss",
+                     "05_generative_adversarial_networks", "GAN",
+                     lambda: RingGANRecipe(generator_loss="minimax")))
+register(CourseModel("mlp_gan", "GAN (MLP)", "05_generative_adversarial_networks", "GAN",
+                     GANRecipe, fid_key="fid_mlp_gan", benchmark=GANRecipe))
+register(CourseModel("dcgan", "DCGAN", "05_generative_adversarial_networks", "GAN",
+                     lambda: GANRecipe(kind="conv"), fid_key="fid_dcgan"))
+register(CourseModel("cgan", "CGAN (projection)", "06_conditional_gans", "conditional GAN",
+                     conditional_gan, fid_key="fid_cgan"))
+register(CourseModel("wgan", "WGAN (clipping)", "07_wasserstein_gans", "GAN",
+                     lambda: wasserstein_gan("wgan"), fid_key="fid_wgan"))
+register(CourseModel("wgan_gp", "WGAN-GP", "07_wasserstein_gans", "GAN", wasserstein_gan,
+                     fid_key="fid_wgan_gp"))
+register(CourseModel("cwgan_gp", "cWGAN-GP", "07_wasserstein_gans", "conditional GAN",
+                     lambda: wasserstein_gan(num_classes=10), fid_key="fid_cwgan_gp"))
