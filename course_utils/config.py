@@ -8,6 +8,7 @@ with :func:`pick` in their parameters cell.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -69,16 +70,50 @@ def project_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+class CacheDirError(OSError):
+    """The model cache folder cannot be made: the message names the path and what to do."""
+
+
 def cache_dir() -> Path:
     """Return the model cache directory, creating it if needed.
 
     ``$COURSE_CACHE_DIR`` if set, else ``~/.cache/course_utils`` (so the cache also works
-    when the package is pip-installed, e.g. on Colab).
+    when the package is pip-installed, e.g. on Colab). A folder that exists but cannot be
+    written is returned as it is: training then goes on without caching.
+
+    Raises:
+        CacheDirError: the path is a file, or the folder cannot be created.
     """
-    path = Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course_utils")
-    path = path.expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    variable = os.environ.get("COURSE_CACHE_DIR")
+    path = Path(variable or Path.home() / ".cache" / "course_utils").expanduser()
+    where = (f"COURSE_CACHE_DIR={variable}" if variable
+             else f"the default model cache {path} (COURSE_CACHE_DIR is not set)")
+    fix = "set COURSE_CACHE_DIR to a folder you can write, e.g. export COURSE_CACHE_DIR=/tmp/cache"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise CacheDirError(f"{where}: {path} or one of its parents is a file, not a folder; "
+                            f"{fix}") from error
+    except OSError as error:
+        raise CacheDirError(f"{where}: the folder cannot be created ({error.strerror}); "
+                            f"{fix}") from error
     return path
+
+
+def available_cpus() -> int:
+    """The CPU cores this process may use: its affinity mask (``taskset``), capped by a
+    cgroup CPU quota (a container's ``--cpus``) where there is one."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return count
+    if quota == "max":
+        return count
+    return max(1, min(count, math.ceil(int(quota) / int(period))))
 
 
 def set_seed(seed: int) -> None:
@@ -115,7 +150,7 @@ def device_summary() -> str:
     from course_utils._tensorflow import keras, tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU only ({os.cpu_count()} cores)"
+    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU only ({available_cpus()} cores)"
     strategy = type(distribution_strategy()).__name__
     return (
         f"{device}, {strategy}; Python {platform.python_version()}, "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,11 +152,23 @@ def _load_npz(name: str, path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def download_timeout() -> float:
+    """Seconds a download may wait for the network at each step: ``$COURSE_DOWNLOAD_TIMEOUT``,
+    else 60 (a network that accepts a connection and never answers then fails, clearly,
+    instead of hanging)."""
+    return float(os.environ.get("COURSE_DOWNLOAD_TIMEOUT") or 60)
+
+
 def _download_with_keras(name: str) -> dict[str, np.ndarray]:
     from course_utils._tensorflow import keras
 
     loader = getattr(keras.datasets, name)
-    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(download_timeout())  # Keras's urlretrieve takes no time-out
+    try:
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
+    finally:
+        socket.setdefaulttimeout(previous)
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     _check_arrays(name, arrays, f"keras.datasets.{name}.load_data()")
     return arrays
@@ -191,7 +204,10 @@ def load_raw(name: str) -> dict[str, np.ndarray]:
     except DataError:
         raise
     except Exception as error:  # network, proxy or disk errors all end the same way
-        searched = "\n".join(f"  - {folder / spec.file_name}" for folder in folders) or "  (none)"
+        searched = "\n".join(
+            f"  - {folder / spec.file_name}"
+            + ("" if folder.is_dir() else " (the folder does not exist)")
+            for folder in folders) or "  (none)"
         raise DataError(
             f"Could not find {spec.file_name}. Looked in:\n{searched}\n  - Keras's download "
             f"(keras.datasets.{name}.load_data()), which failed: "

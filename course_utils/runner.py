@@ -190,7 +190,7 @@ def environment_summary() -> dict:
         "versions": {"python": platform.python_version(), "tensorflow": version("tensorflow"),
                      "keras": version("keras"), "numpy": version("numpy"),
                      "course_utils": __version__},
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(memory_gb, 1),
+        "machine": {"cpus": config.available_cpus(), "memory_gb": round(memory_gb, 1),
                     "platform": platform.platform(), "processor": platform.machine()},
     }
 

@@ -31,6 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: one process at a time is up to the user
+    fcntl = None
+
 import numpy as np
 import tqdm.auto
 import tqdm.std
@@ -38,6 +43,7 @@ from tqdm.keras import TqdmCallback
 
 from course_utils import __version__, config
 from course_utils._tensorflow import keras, tf
+from course_utils.backup import ResumeBackup, require_free_space
 from course_utils.data import file_sha256
 from course_utils.report import to_jsonable
 
@@ -221,7 +227,16 @@ class AdversarialModel(GenerativeModel):
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite; nothing was cached."""
+    """A loss became NaN or infinite; nothing was cached.
+
+    Attributes:
+        model: the model, with the weights of its last finished epoch when a resume backup
+            had them (else as it stopped).
+    """
+
+    def __init__(self, message: str, *, model: keras.Model | None = None):
+        super().__init__(message)
+        self.model = model
 
 
 class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
@@ -274,8 +289,8 @@ class SampleSnapshots(keras.callbacks.Callback):
     samples evolving over training (the latents are drawn once, by ``sample_fn``'s closure).
 
     :func:`load_or_train` stores the snapshots with the model (``CachedRun.arrays``), so a
-    re-run loaded from the cache shows the same figure. (A run resumed after a crash keeps
-    only the snapshots of the epochs it trained.)
+    re-run loaded from the cache shows the same figure; a run resumed from its backup gets
+    back the snapshots of the epochs before the interruption (:meth:`restore_arrays`).
 
     Args:
         sample_fn: ``sample_fn(model) -> array``, e.g. ``lambda m: m.generate_from(z)``.
@@ -295,7 +310,8 @@ class SampleSnapshots(keras.callbacks.Callback):
             self.snapshots[epoch] = np.asarray(self.sample_fn(self.model))
 
     def on_train_begin(self, logs=None):
-        self._record(0)
+        if 0 not in self.snapshots:  # a resumed run has it from its backup
+            self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):
         self._record(epoch + 1)
@@ -303,6 +319,11 @@ class SampleSnapshots(keras.callbacks.Callback):
     def cached_arrays(self) -> dict[str, np.ndarray]:
         """``{"snapshot_<epoch>": samples}``, what :func:`load_or_train` stores."""
         return {f"snapshot_{epoch}": samples for epoch, samples in self.snapshots.items()}
+
+    def restore_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back the snapshots of :meth:`cached_arrays` (a resumed run's)."""
+        self.snapshots = {int(key.removeprefix("snapshot_")): value
+                          for key, value in arrays.items() if key.startswith("snapshot_")}
 
 
 class PeriodicMeasurements(keras.callbacks.Callback):
@@ -350,6 +371,15 @@ class PeriodicMeasurements(keras.callbacks.Callback):
                 **{f"measured_{name}": np.asarray(values, np.float64)
                    for name, values in self.values.items()}}
 
+    def restore_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back the measurements of :meth:`cached_arrays` (a resumed run's)."""
+        if "measured_step" not in arrays:
+            return
+        self.steps = [int(step) for step in arrays["measured_step"]]
+        self.values = {key.removeprefix("measured_"): [float(v) for v in value]
+                       for key, value in arrays.items()
+                       if key.startswith("measured_") and key != "measured_step"}
+
 
 def progress_bar(epochs: int) -> keras.callbacks.Callback:
     """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
@@ -386,7 +416,7 @@ def train(
     epochs: int,
     validation_data=None,
     callbacks: Iterable[keras.callbacks.Callback] = (),
-    backup_dir: str | os.PathLike | None = None,
+    backup: ResumeBackup | None = None,
 ) -> TrainingResult:
     """Fit a compiled model with the course's callbacks.
 
@@ -396,22 +426,26 @@ def train(
         epochs: passes over ``train_data``.
         validation_data: optional dataset evaluated after each epoch (``val_*`` keys).
         callbacks: extra Keras callbacks (e.g. a sample-grid monitor).
-        backup_dir: where ``BackupAndRestore`` keeps the last finished epoch, so a crashed or
-            interrupted run resumes there; deleted after a complete run.
+        backup: a :class:`~course_utils.backup.ResumeBackup` (give it the callbacks as
+            ``recorders``): training resumes from its last finished epoch, and it keeps each
+            finished epoch, so a crashed or interrupted run resumes there.
 
     Returns:
-        A :class:`TrainingResult`. Ctrl-C returns the model as trained so far
-        (``interrupted=True``) instead of raising.
+        A :class:`TrainingResult`, whose history covers every epoch, resumed ones included.
+        Ctrl-C returns the model as trained so far (``interrupted=True``) instead of raising.
 
     Raises:
-        TrainingDivergedError: a logged loss became NaN or infinite.
+        TrainingDivergedError: a logged loss became NaN or infinite. With a backup, the
+            model's weights are put back to the last finished epoch (``error.model``) and
+            the backup is kept.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    initial_epoch = backup.restore(model) if backup is not None else 0
     nan_stop = TerminateOnNonFinite()
     all_callbacks = [nan_stop, progress_bar(epochs), *callbacks]
-    if backup_dir is not None:
-        all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
+    if backup is not None:
+        all_callbacks.append(backup)
     start = time.perf_counter()
     interrupted = False
     try:
@@ -419,6 +453,7 @@ def train(
             model.fit(
                 train_data,
                 epochs=epochs,
+                initial_epoch=initial_epoch,
                 validation_data=validation_data,
                 callbacks=all_callbacks,
                 shuffle=False,  # datasets arrive shuffled; Keras warns if asked to shuffle them
@@ -427,16 +462,25 @@ def train(
     except KeyboardInterrupt:
         interrupted = True
     seconds = time.perf_counter() - start
-    history_callback = getattr(model, "history", None)
-    history = {k: [float(v) for v in vals]
-               for k, vals in getattr(history_callback, "history", {}).items()}
+    if backup is not None:
+        history = {key: list(values) for key, values in backup.history.items()}
+    else:
+        history_callback = getattr(model, "history", None)
+        history = {key: [float(value) for value in values] for key, values in
+                   getattr(history_callback, "history", {}).items()}
     if nan_stop.bad_value is not None:
         key, value = nan_stop.bad_value
+        finished = backup.epochs_done if backup is not None else sum(
+            all(math.isfinite(v) for v in epoch) for epoch in zip(*history.values(), strict=True))
+        kept = "nothing was cached"
+        if backup is not None and backup.epochs_done:
+            backup.restore_weights(model)
+            kept = (f"the weights of epoch {finished} are kept (in the model, the error's "
+                    f".model, and in the resume backup {backup.folder}); nothing was cached")
         raise TrainingDivergedError(
-            f"Training stopped: {key} became {value} after {len(history.get(key, []))} "
-            "complete epoch(s). Lower the learning rate or check the data's value range; "
-            "nothing was cached."
-        )
+            f"Training stopped: {key} became {value} in epoch {finished + 1}, after "
+            f"{finished} finished epoch(s); {kept}. Lower the learning rate or check the "
+            "data's value range.", model=model)
     return TrainingResult(history=history, seconds=seconds, interrupted=interrupted)
 
 
@@ -527,14 +571,25 @@ def cache_key(name: str, run_config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: What a cache entry's ``entry.json`` must hold, and of which type.
+ENTRY_FIELDS = {"mode": str, "history": dict, "train_seconds": (int, float), "metrics": dict,
+                "weights_sha256": str, "structure": str}
+
+
 def _read_entry(folder: Path) -> dict:
-    """Return a cache entry's metadata after checking its weights; raise ValueError if bad."""
+    """Return a cache entry's metadata after checking it and its weights; raise ValueError
+    if anything is missing or wrong."""
     try:
         entry = json.loads((folder / "entry.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"entry.json unreadable ({error})") from error
+    if not isinstance(entry, dict):
+        raise ValueError("entry.json does not hold an entry")
+    wrong = [key for key, kind in ENTRY_FIELDS.items() if not isinstance(entry.get(key), kind)]
+    if wrong:
+        raise ValueError(f"entry.json lacks or garbles {wrong}")
     weights = folder / "model.weights.h5"
-    if not weights.is_file() or file_sha256(weights) != entry.get("weights_sha256"):
+    if not weights.is_file() or file_sha256(weights) != entry["weights_sha256"]:
         raise ValueError("weights file missing or its sha256 differs from entry.json")
     arrays = folder / ARRAYS_FILE
     if entry.get("arrays_sha256") and (not arrays.is_file()
@@ -543,13 +598,34 @@ def _read_entry(folder: Path) -> dict:
     return entry
 
 
+def _remove_orphans(folder: Path) -> None:
+    """Remove the temporary folders that interrupted writes of this entry left behind (those
+    of processes that no longer run)."""
+    for orphan in folder.parent.glob(f".{folder.name}.tmp-*"):
+        pid = orphan.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            shutil.rmtree(orphan, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 def _write_entry_atomically(folder: Path, model: keras.Model, entry: dict,
                             arrays: Mapping[str, np.ndarray]) -> None:
     """Write weights, arrays and metadata to a temporary folder, then rename it into place."""
+    _remove_orphans(folder)
     temporary = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
+        require_free_space(temporary, model)
         model.save_weights(temporary / "model.weights.h5")
         entry["weights_sha256"] = file_sha256(temporary / "model.weights.h5")
         if arrays:
@@ -560,6 +636,71 @@ def _write_entry_atomically(folder: Path, model: keras.Model, entry: dict,
         os.rename(temporary, folder)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _load_entry(name: str, folder: Path, model: keras.Model, structure: str) -> CachedRun | None:
+    """The cached run of ``folder`` loaded into ``model``, or None when there is no usable
+    entry (a corrupt one, or one of another structure, is removed with a message; inside
+    :func:`cache_only` it raises :class:`NotCachedError` instead)."""
+    if not folder.exists():
+        return None
+    try:
+        entry = _read_entry(folder)
+        problem = None if entry["structure"] == structure else (
+            "holds a model of another structure (its builder changed)")
+    except ValueError as error:
+        problem = f"is corrupt ({error})"
+    if problem is not None:
+        if is_cache_only():
+            raise NotCachedError(f"{name}'s cache entry {folder} {problem}")
+        print(f"Cache entry {folder} {problem}; training again.")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # so its slots load too
+    model.load_weights(folder / "model.weights.h5")
+    print(f"Loaded {name} from the cache ({entry['mode']} mode, trained in "
+          f"{entry['train_seconds']:.0f} s).")
+    arrays = {}
+    if entry.get("arrays_sha256"):
+        with np.load(folder / ARRAYS_FILE) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    return CachedRun(model, entry["history"], entry["train_seconds"], entry["metrics"],
+                     from_cache=True, path=folder, arrays=arrays)
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+@contextlib.contextmanager
+def entry_lock(folder: Path):
+    """Hold the lock of one cache entry for the block: one process at a time trains it.
+
+    The lock is an exclusive ``flock`` on a file beside the entry. A second process waits
+    for the first to finish (and then finds its entry); the lock goes with the process that
+    holds it, so a crashed run never leaves a stale lock. Yields whether it had to wait.
+    Where locks cannot be taken (a read-only cache, a system without ``fcntl``), the block
+    runs without one.
+    """
+    lock_path = folder.with_name(f".{folder.name}.lock")
+    try:
+        handle = open(lock_path, "a")  # noqa: SIM115 (held open for the block)
+    except OSError:
+        yield False
+        return
+    waited = False
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"Another process is training {folder.name}; waiting for it to finish.")
+                waited = True
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        yield waited
+    finally:
+        handle.close()  # releases the lock
 
 
 class NotCachedError(LookupError):
@@ -652,7 +793,11 @@ def load_or_train(
     before its weights load, so an entry of another structure is trained again. It stores
     the weights, the history, the training seconds and the metrics ``evaluate_fn``
     computed; it is written atomically and checked (sha256) on load. A crashed or
-    interrupted run leaves no entry, and resumes from its last finished epoch.
+    interrupted run (Ctrl-C in an epoch, in the evaluation or in the write) leaves no
+    entry, and resumes from its last finished epoch (:class:`~course_utils.backup.ResumeBackup`,
+    kept until the entry is written). One process at a time trains an entry
+    (:func:`entry_lock`); another one waits and loads its result. A cache folder that
+    cannot be written still gives the trained model, with one line saying it is not cached.
 
     Args:
         name: a short identifier, e.g. ``"autoencoder_156_2d"``.
@@ -673,46 +818,54 @@ def load_or_train(
         NotCachedError: inside :func:`cache_only`, when the entry is not cached.
     """
     key = cache_key(name, config_dict)
-    folder = config.cache_dir() / f"{name}-{key}"
+    cache = config.cache_dir()
+    folder = cache / f"{name}-{key}"
     if is_cache_only() and not folder.exists():
         raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
-                             f"{config.cache_dir()}")
+                             f"{cache}")
     strategy = strategy or config.distribution_strategy()
     with strategy.scope():
         model = build_fn()
     structure = structure_fingerprint(model)
-    if folder.exists():
-        try:
-            entry = _read_entry(folder)
-            problem = None if entry.get("structure") == structure else (
-                "holds a model of another structure (its builder changed)")
-        except ValueError as error:
-            problem = f"is corrupt ({error})"
-        if problem is not None:
-            if is_cache_only():
-                raise NotCachedError(f"{name}'s cache entry {folder} {problem}")
-            print(f"Cache entry {folder} {problem}; training again.")
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            if model.optimizer is not None and not model.optimizer.built:
-                model.optimizer.build(model.trainable_variables)  # so its slots load too
-            model.load_weights(folder / "model.weights.h5")
-            print(f"Loaded {name} from the cache ({entry['mode']} mode, trained in "
-                  f"{entry['train_seconds']:.0f} s).")
-            arrays = {}
-            if entry.get("arrays_sha256"):
-                with np.load(folder / ARRAYS_FILE) as stored:
-                    arrays = {key: stored[key] for key in stored.files}
-            return CachedRun(model, entry["history"], entry["train_seconds"],
-                             entry["metrics"], from_cache=True, path=folder, arrays=arrays)
+    cached = _load_entry(name, folder, model, structure)
+    if cached is not None:
+        return cached
+    if is_cache_only():  # its entry went away since the check above
+        raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
+                             f"{cache}")
+    with entry_lock(folder) as waited:
+        if waited:  # the other process may have cached it meanwhile
+            cached = _load_entry(name, folder, model, structure)
+            if cached is not None:
+                return cached
+        return _train_and_cache(name, key, folder, model, structure, config_dict=config_dict,
+                                train_data=train_data, validation_data=validation_data,
+                                epochs=epochs, evaluate_fn=evaluate_fn, callbacks=callbacks)
+
+
+def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, structure: str, *,
+                     config_dict, train_data, validation_data, epochs, evaluate_fn,
+                     callbacks) -> CachedRun:
+    """:func:`load_or_train`'s training half: train (resuming from the backup), evaluate and
+    write the entry; Ctrl-C at any point returns the model and keeps the backup."""
     callbacks = list(callbacks)  # iterated twice: by fit() and for cached arrays
+    writable = _writable(folder.parent)
+    backup = ResumeBackup(folder.with_name(folder.name + ".backup"),
+                          recorders=callbacks) if writable else None
+    if not writable:
+        print(f"The model cache {folder.parent} is not writable: {name} is trained without "
+              "a resume backup and will not be cached.")
     print(f"Training {name} for {epochs} epochs ({config.mode()} mode; cache key {key}).")
-    if callable(train_data):
-        train_data = train_data()
-    if callable(validation_data):
-        validation_data = validation_data()
-    result = train(model, train_data, epochs=epochs, validation_data=validation_data,
-                   callbacks=callbacks, backup_dir=folder.with_name(folder.name + ".backup"))
+    try:
+        if callable(train_data):
+            train_data = train_data()
+        if callable(validation_data):
+            validation_data = validation_data()
+        result = train(model, train_data, epochs=epochs, validation_data=validation_data,
+                       callbacks=callbacks, backup=backup)
+    except KeyboardInterrupt:  # while the data were prepared
+        print("Interrupted before training: nothing was trained.")
+        return CachedRun(model, {}, 0.0, interrupted=True)
     train_data = validation_data = None
     drop_compiled_functions(model)
     release_memory()
@@ -720,20 +873,30 @@ def load_or_train(
         print(f"Interrupted after {result.epochs_completed} complete epoch(s): the model is "
               "returned as trained so far and not cached; run again to resume.")
         return CachedRun(model, result.history, result.seconds, interrupted=True)
-    metrics = to_jsonable(dict(evaluate_fn(model))) if evaluate_fn else {}
-    arrays = {key: np.asarray(value) for callback in callbacks
-              if hasattr(callback, "cached_arrays")
-              for key, value in callback.cached_arrays().items()}
-    entry = {
-        "name": name, "key": key, "mode": config.mode(), "config": dict(config_dict),
-        "structure": structure,
-        "epochs": epochs, "history": result.history, "train_seconds": result.seconds,
-        "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": {"course_utils": __version__, "keras": keras.__version__,
-                     "tensorflow": tf.__version__},
-    }
     try:
-        _write_entry_atomically(folder, model, entry, arrays)
-    except OSError as error:  # a read-only or full disk still returns the trained model
+        metrics = to_jsonable(dict(evaluate_fn(model))) if evaluate_fn else {}
+        arrays = {key: np.asarray(value) for callback in callbacks
+                  if hasattr(callback, "cached_arrays")
+                  for key, value in callback.cached_arrays().items()}
+        entry = {
+            "name": name, "key": key, "mode": config.mode(), "config": dict(config_dict),
+            "structure": structure, "epochs": epochs, "history": result.history,
+            "train_seconds": result.seconds, "metrics": metrics,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": {"course_utils": __version__, "keras": keras.__version__,
+                         "tensorflow": tf.__version__},
+        }
+        if writable:
+            _write_entry_atomically(folder, model, entry, arrays)
+    except KeyboardInterrupt:
+        print(f"Interrupted after training all {epochs} epochs, before the model was cached: "
+              "it is returned as trained; run again to evaluate and cache it (its backup "
+              "keeps every epoch).")
+        return CachedRun(model, result.history, result.seconds, interrupted=True)
+    except OSError as error:  # a full disk still returns the trained model
         print(f"Could not write the cache entry {folder} ({error}); the model is not cached.")
-    return CachedRun(model, result.history, result.seconds, metrics, path=folder, arrays=arrays)
+        return CachedRun(model, result.history, result.seconds, metrics, arrays=arrays)
+    if backup is not None:
+        backup.discard()
+    return CachedRun(model, result.history, result.seconds, metrics,
+                     path=folder if writable else None, arrays=arrays)
