@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -62,21 +63,29 @@ class ResumeBackup(keras.callbacks.Callback):
         folder: the backup's folder (one per cache entry).
         recorders: callbacks whose ``cached_arrays()`` are backed up too, and given back
             through their ``restore_arrays(arrays)`` on resume.
+        structure: the model's structure fingerprint; a backup of another structure is
+            discarded rather than resumed.
 
     Attributes:
         history: the whole run's per-epoch logs, restored epochs included.
         epochs_done: finished epochs, restored ones included.
+        epochs_saved: the epochs the backup on disk holds.
+        restored_seconds: the training seconds of the restored epochs.
         enabled: False once a write failed (a read-only or full disk): training goes on
             without a backup.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, recorders: Iterable = ()):
+    def __init__(self, folder: str | os.PathLike, *, recorders: Iterable = (),
+                 structure: str | None = None):
         super().__init__()
         self.folder = Path(folder)
         self.recorders = [recorder for recorder in recorders
                           if hasattr(recorder, "cached_arrays")]
+        self.structure = structure
         self.history: dict[str, list[float]] = {}
-        self.epochs_done = 0
+        self.epochs_done = self.epochs_saved = 0
+        self.restored_seconds = 0.0
+        self._started = time.perf_counter()
         self.enabled = True
 
     # --- restoring ---------------------------------------------------------------------------
@@ -87,6 +96,8 @@ class ResumeBackup(keras.callbacks.Callback):
             OSError, ValueError, KeyError, TypeError: the backup cannot be read.
         """
         state = json.loads((self.folder / STATE_FILE).read_text())
+        if state.get("structure") != self.structure:
+            raise ValueError("it holds a model of another structure")
         if file_sha256(self.folder / state["weights"]) != state["weights_sha256"]:
             raise ValueError(f"{state['weights']} differs from what {STATE_FILE} recorded")
         arrays = {}
@@ -116,6 +127,7 @@ class ResumeBackup(keras.callbacks.Callback):
             state, arrays = self._checked_state()
             self.restore_weights(model)
             epochs, history = int(state["epochs"]), dict(state["history"])
+            seconds = float(state["seconds"])
         except (OSError, ValueError, KeyError, TypeError) as problem:
             print(f"The resume backup {self.folder} could not be read ({problem}); it is "
                   "discarded and training starts from the first epoch.")
@@ -123,20 +135,27 @@ class ResumeBackup(keras.callbacks.Callback):
             return 0
         for recorder in self.recorders:
             recorder.restore_arrays(arrays)
-        self.history, self.epochs_done = history, epochs
+        self.history, self.epochs_done, self.epochs_saved = history, epochs, epochs
+        self.restored_seconds = seconds
         print(f"Resuming from the backup of epoch {epochs}.")
         return epochs
 
     # --- backing up --------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._started = time.perf_counter()
+
+    def training_seconds(self) -> float:
+        """Seconds of training over the whole run: the restored part and this session's."""
+        return self.restored_seconds + time.perf_counter() - self._started
+
     def on_epoch_end(self, epoch, logs=None):
-        if not _all_finite(logs):  # a diverged epoch is not kept: the last good one stays
-            return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.epochs_done = epoch + 1
-        if self.enabled:
+        if self.enabled and _all_finite(logs):  # a diverged epoch is never backed up
             try:
                 self._write(epoch + 1)
+                self.epochs_saved = epoch + 1
             except OSError as error:
                 self.enabled = False
                 print(f"Could not write the resume backup {self.folder} ({error}); training "
@@ -148,7 +167,8 @@ class ResumeBackup(keras.callbacks.Callback):
         weights = f"epoch-{epochs}.weights.h5"
         self.model.save_weights(self.folder / weights)
         state = {"epochs": epochs, "history": self.history, "weights": weights,
-                 "weights_sha256": file_sha256(self.folder / weights)}
+                 "weights_sha256": file_sha256(self.folder / weights),
+                 "seconds": self.training_seconds(), "structure": self.structure}
         arrays = {key: np.asarray(value) for recorder in self.recorders
                   for key, value in recorder.cached_arrays().items()}
         if arrays:

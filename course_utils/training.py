@@ -353,6 +353,8 @@ class PeriodicMeasurements(keras.callbacks.Callback):
         self.values: dict[str, list[float]] = {}
 
     def _measure(self) -> None:
+        if self.model.stop_training:  # e.g. a NaN: nothing worth measuring
+            return
         step = int(self.model.optimizer.iterations.numpy())
         if self.steps and step // self.every_steps <= self.steps[-1] // self.every_steps:
             return
@@ -461,7 +463,7 @@ def train(
             )
     except KeyboardInterrupt:
         interrupted = True
-    seconds = time.perf_counter() - start
+    seconds = backup.training_seconds() if backup is not None else time.perf_counter() - start
     if backup is not None:
         history = {key: list(values) for key, values in backup.history.items()}
     else:
@@ -470,13 +472,14 @@ def train(
                    getattr(history_callback, "history", {}).items()}
     if nan_stop.bad_value is not None:
         key, value = nan_stop.bad_value
-        finished = backup.epochs_done if backup is not None else sum(
-            all(math.isfinite(v) for v in epoch) for epoch in zip(*history.values(), strict=True))
+        finished = sum(all(math.isfinite(v) for v in epoch)
+                       for epoch in zip(*history.values(), strict=True))
         kept = "nothing was cached"
-        if backup is not None and backup.epochs_done:
+        if backup is not None and backup.epochs_saved:
             backup.restore_weights(model)
-            kept = (f"the weights of epoch {finished} are kept (in the model, the error's "
-                    f".model, and in the resume backup {backup.folder}); nothing was cached")
+            kept = (f"the weights of epoch {backup.epochs_saved} are kept (in the model, the "
+                    f"error's .model, and in the resume backup {backup.folder}); nothing was "
+                    "cached")
         raise TrainingDivergedError(
             f"Training stopped: {key} became {value} in epoch {finished + 1}, after "
             f"{finished} finished epoch(s); {kept}. Lower the learning rate or check the "
@@ -833,11 +836,12 @@ def load_or_train(
     if is_cache_only():  # its entry went away since the check above
         raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
                              f"{cache}")
-    with entry_lock(folder) as waited:
-        if waited:  # the other process may have cached it meanwhile
-            cached = _load_entry(name, folder, model, structure)
-            if cached is not None:
-                return cached
+    with entry_lock(folder):
+        # Another process may have cached it since the check above (it held the lock, or
+        # released it just before this process took it).
+        cached = _load_entry(name, folder, model, structure)
+        if cached is not None:
+            return cached
         return _train_and_cache(name, key, folder, model, structure, config_dict=config_dict,
                                 train_data=train_data, validation_data=validation_data,
                                 epochs=epochs, evaluate_fn=evaluate_fn, callbacks=callbacks)
@@ -850,8 +854,8 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
     write the entry; Ctrl-C at any point returns the model and keeps the backup."""
     callbacks = list(callbacks)  # iterated twice: by fit() and for cached arrays
     writable = _writable(folder.parent)
-    backup = ResumeBackup(folder.with_name(folder.name + ".backup"),
-                          recorders=callbacks) if writable else None
+    backup = ResumeBackup(folder.with_name(folder.name + ".backup"), recorders=callbacks,
+                          structure=structure) if writable else None
     if not writable:
         print(f"The model cache {folder.parent} is not writable: {name} is trained without "
               "a resume backup and will not be cached.")
@@ -867,13 +871,14 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
         print("Interrupted before training: nothing was trained.")
         return CachedRun(model, {}, 0.0, interrupted=True)
     train_data = validation_data = None
-    drop_compiled_functions(model)
-    release_memory()
     if result.interrupted:
         print(f"Interrupted after {result.epochs_completed} complete epoch(s): the model is "
               "returned as trained so far and not cached; run again to resume.")
         return CachedRun(model, result.history, result.seconds, interrupted=True)
+    metrics, arrays, written = {}, {}, False
     try:
+        drop_compiled_functions(model)
+        release_memory()
         metrics = to_jsonable(dict(evaluate_fn(model))) if evaluate_fn else {}
         arrays = {key: np.asarray(value) for callback in callbacks
                   if hasattr(callback, "cached_arrays")
@@ -888,7 +893,13 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
         }
         if writable:
             _write_entry_atomically(folder, model, entry, arrays)
+            written = True
+            backup.discard()
     except KeyboardInterrupt:
+        if written:  # only the backup's removal was cut short: the entry is whole
+            shutil.rmtree(backup.folder, ignore_errors=True)
+            return CachedRun(model, result.history, result.seconds, metrics, path=folder,
+                             arrays=arrays)
         print(f"Interrupted after training all {epochs} epochs, before the model was cached: "
               "it is returned as trained; run again to evaluate and cache it (its backup "
               "keeps every epoch).")
@@ -896,7 +907,5 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
     except OSError as error:  # a full disk still returns the trained model
         print(f"Could not write the cache entry {folder} ({error}); the model is not cached.")
         return CachedRun(model, result.history, result.seconds, metrics, arrays=arrays)
-    if backup is not None:
-        backup.discard()
     return CachedRun(model, result.history, result.seconds, metrics,
                      path=folder if writable else None, arrays=arrays)

@@ -110,6 +110,33 @@ def test_ctrl_c_during_the_evaluation_keeps_the_trained_model(isolated_cache, ca
     assert "Resuming from the backup of epoch 4" in capsys.readouterr().out
     assert again.metrics == {"ok": True} and len(again.history["loss"]) == EPOCHS
     np.testing.assert_allclose(again.model.shift.numpy(), run.model.shift.numpy())
+    assert again.train_seconds > 0.5 * run.train_seconds  # the whole run's, not 0 s
+
+
+def test_a_backup_of_another_structure_is_discarded(isolated_cache, capsys):
+    class Interrupt(training.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    assert _tiny_run(callbacks=[Interrupt()]).interrupted  # leaves a backup of 1 epoch
+
+    class WiderFlow(type(build())):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.extra = self.add_weight(shape=(3,), initializer="zeros", name="extra",
+                                         trainable=False)
+
+    def build_wider():
+        model = WiderFlow()
+        model.compile(training.keras.optimizers.Adam(5e-2), steps_per_execution=1)
+        return model
+
+    run = training.load_or_train(
+        "tiny_flow", build_wider, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
+        train_data=data.make_dataset(points(), batch_size=64, seed=0))
+    assert "another structure" in capsys.readouterr().out
+    assert len(run.history["loss"]) == EPOCHS and run.path is not None
 
 
 def test_ctrl_c_during_the_cache_write_keeps_the_trained_model(isolated_cache, monkeypatch):

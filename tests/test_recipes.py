@@ -149,7 +149,7 @@ def test_the_comparison_and_the_benchmark_read_the_registry():
 def test_the_course_classifier_is_kept_per_mode_and_cache_directory(monkeypatch, tmp_path):
     loaded = []
     monkeypatch.setattr(classifiers, "load", lambda recipe: loaded.append(recipe)
-                        or SimpleNamespace(model=object()))
+                        or SimpleNamespace(model=object(), interrupted=False))
     classifiers._loaded_course_classifier.cache_clear()
     try:
         monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "a"))

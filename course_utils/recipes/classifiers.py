@@ -66,7 +66,10 @@ class CourseClassifierRecipe(Recipe):
 
 @functools.lru_cache(maxsize=2)
 def _loaded_course_classifier(mode: str, cache_dir: str) -> keras.Model:
-    return load(CourseClassifierRecipe()).model
+    run = load(CourseClassifierRecipe())
+    if run.interrupted:  # a half-trained ruler must not measure anything, nor be kept
+        raise KeyboardInterrupt("the course classifier's training was interrupted")
+    return run.model
 
 
 def course_classifier() -> keras.Model:
