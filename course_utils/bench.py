@@ -48,7 +48,7 @@ class BenchCase:
 def dataset_arrays(dataset) -> np.ndarray | tuple[np.ndarray, ...]:
     """The batches of a ``tf.data`` dataset joined into NumPy arrays (a tuple of arrays
     when its elements are tuples)."""
-    batches = [element for element in dataset.as_numpy_iterator()]
+    batches = list(dataset.as_numpy_iterator())
     if isinstance(batches[0], tuple):
         return tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
     return np.concatenate(batches)

@@ -318,6 +318,12 @@ def training_settings(model: str, options: Mapping[str, Any]) -> dict:
             **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
 
 
+def updates_per_step(model: str, options: Mapping[str, Any]) -> int:
+    """Optimizer updates in one training step of ``model`` with ``options``: its critic
+    steps (:func:`training_settings`) and one generator step."""
+    return training_settings(model, options)["critic_steps"] + 1
+
+
 def make_optimizer(settings: dict, learning_rate_key: str = "learning_rate"):
     """The optimizer a training-settings dict names (e.g. :data:`TRAINING_DEFAULTS`' entries),
     with its learning rate read from ``learning_rate_key``."""

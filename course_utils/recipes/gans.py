@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from course_utils import config, data, metrics, training
-from course_utils.models.gans import build_gan, training_settings
+from course_utils.models.gans import build_gan, updates_per_step
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
     CourseModel,
@@ -98,7 +98,7 @@ class GANRecipe(Recipe):
                 if value is not None}
 
     def updates_per_step(self) -> int:
-        return training_settings(self.model, self.overrides())["critic_steps"] + 1
+        return updates_per_step(self.model, self.overrides())
 
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
@@ -225,7 +225,7 @@ class RingGANRecipe(Recipe):
         return f"{self.model}_ring"
 
     def updates_per_step(self) -> int:
-        return training_settings(self.model, {})["critic_steps"] + 1
+        return updates_per_step(self.model, {})
 
     def num_train_examples(self) -> int:
         return self.num_points

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils import data, tabular, training
-from course_utils.models.gans import assemble_gan, training_settings
+from course_utils.models.gans import assemble_gan, updates_per_step
 from course_utils.models.networks.mlp import build_mlp_discriminator
 from course_utils.models.networks.table import build_tabular_generator
 from course_utils.recipes.base import (
@@ -80,7 +80,7 @@ class TabularGANRecipe(Recipe):
         return penguin_tables(held_out_fraction=self.held_out_fraction, seed=self.seed)
 
     def updates_per_step(self) -> int:
-        return training_settings(self.model, {})["critic_steps"] + 1
+        return updates_per_step(self.model, {})
 
     def num_train_examples(self) -> int:
         return len(self.tables()[0]) * self.passes_per_epoch
