@@ -12,8 +12,11 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "augmentation",
+    "backup",
     "batching",
     "bench",
+    "cache",
+    "callbacks",
     "comparison",
     "config",
     "data",

@@ -22,7 +22,7 @@ from urllib.request import urlopen
 import numpy as np
 import pandas as pd
 
-from course_utils import config, metrics, recipes, training
+from course_utils import cache, config, metrics, recipes, training
 from course_utils.recipes import CourseModel
 
 #: The course's image models, in chapter order.
@@ -90,11 +90,11 @@ def sample_models(models: Sequence[CourseModel] = IMAGE_MODELS, *, num_samples: 
         to put it there.
     """
     samples, train_seconds, missing = {}, {}, {}
-    with training.cache_only():
+    with cache.cache_only():
         for model in models:
             try:
                 run = model.load()
-            except training.NotCachedError:
+            except cache.NotCachedError:
                 missing[model.name] = (f"not in the cache ({config.mode()} mode): run "
                                        f"notebooks/{model.chapter}.ipynb first")
                 continue

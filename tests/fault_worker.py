@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from course_utils import backup, data, losses, training
+from course_utils import backup, cache, callbacks, data, losses, training
 from course_utils._tensorflow import keras
 
 ops = keras.ops
@@ -75,14 +75,14 @@ def kill(*_):
 
 def main(scenario: str) -> None:
     name, _, argument = scenario.partition(":")
-    callbacks = [training.SampleSnapshots(lambda model: model.shift.numpy()[None],
+    recorders = [callbacks.SampleSnapshots(lambda model: model.shift.numpy()[None],
                                           epochs=range(EPOCHS + 1))]
     if name == "slow":
-        callbacks.append(Slow())
+        recorders.append(Slow())
     if name == "kill_before_epoch":
-        callbacks.append(AtEpochStart(int(argument), kill))
+        recorders.append(AtEpochStart(int(argument), kill))
     if name == "nan_in_epoch":
-        callbacks.append(AtEpochStart(int(argument), lambda model: model.shift.assign(
+        recorders.append(AtEpochStart(int(argument), lambda model: model.shift.assign(
             [np.nan, np.nan])))
     if name == "kill_in_backup_write":
         write = backup.ResumeBackup._write
@@ -98,19 +98,19 @@ def main(scenario: str) -> None:
 
         backup.ResumeBackup._write = half_written
     if name == "kill_in_entry_write":
-        checksum = training.file_sha256
+        checksum = cache.file_sha256
 
         def killed_in_temporary_folder(path):
             if ".tmp-" in str(path):
                 kill()
             return checksum(path)
 
-        training.file_sha256 = killed_in_temporary_folder
+        cache.file_sha256 = killed_in_temporary_folder
     try:
-        run = training.load_or_train(
+        run = cache.load_or_train(
             "tiny_flow", build, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
             train_data=data.make_dataset(points(), batch_size=64, seed=0),
-            callbacks=callbacks, evaluate_fn=lambda model: {"shift": model.shift.numpy()})
+            callbacks=recorders, evaluate_fn=lambda model: {"shift": model.shift.numpy()})
     except training.TrainingDivergedError as error:
         print("RESULT " + json.dumps({"diverged": str(error),
                                       "shift": error.model.shift.numpy().tolist()}))

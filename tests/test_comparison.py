@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_metrics import fixed_classifier  # tests/ is on sys.path (pytest prepends it)
 
-from course_utils import comparison, config, training
+from course_utils import cache, comparison, config
 from course_utils.recipes import CourseModel
 from course_utils.runner import main as runner_main
 
@@ -82,11 +82,11 @@ def test_sample_models_trains_nothing_and_says_which_chapter_to_run(isolated_cac
     built = []
 
     def load_missing():
-        return training.load_or_train(
+        return cache.load_or_train(
             "never_trained", lambda: built.append(1), config_dict={"v": 1}, epochs=1,
             train_data=lambda: pytest.fail("the comparison must not train"))
 
-    cached = training.CachedRun(model=None, history={}, train_seconds=12.0)
+    cached = cache.CachedRun(model=None, history={}, train_seconds=12.0)
     drawn = []
 
     def draw(run, num_samples, seed):
@@ -100,7 +100,7 @@ def test_sample_models_trains_nothing_and_says_which_chapter_to_run(isolated_cac
     assert drawn == [(cached, 3, 7)] and seconds == {"present": 12.0} and not built
     assert "notebooks/05_some_chapter.ipynb" in missing["missing"]
     assert f"({config.mode()} mode)" in missing["missing"]
-    assert not training.is_cache_only()
+    assert not cache.is_cache_only()
 
 
 def test_sample_summary_against_a_hand_count():

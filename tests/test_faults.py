@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from fault_worker import EPOCHS, build, points  # tests/ is on sys.path (pytest prepends it)
 
-from course_utils import config, data, training
+from course_utils import cache, config, data, training
 
 WORKER = Path(__file__).with_name("fault_worker.py")
 
@@ -78,7 +78,7 @@ def test_a_kill_while_the_entry_is_written_loses_no_epoch(isolated_cache):
 
 
 def _tiny_run(**kwargs):
-    return training.load_or_train(
+    return cache.load_or_train(
         "tiny_flow", build, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
         train_data=data.make_dataset(points(), batch_size=64, seed=0), **kwargs)
 
@@ -132,7 +132,7 @@ def test_a_backup_of_another_structure_is_discarded(isolated_cache, capsys):
         model.compile(training.keras.optimizers.Adam(5e-2), steps_per_execution=1)
         return model
 
-    run = training.load_or_train(
+    run = cache.load_or_train(
         "tiny_flow", build_wider, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
         train_data=data.make_dataset(points(), batch_size=64, seed=0))
     assert "another structure" in capsys.readouterr().out
@@ -140,15 +140,15 @@ def test_a_backup_of_another_structure_is_discarded(isolated_cache, capsys):
 
 
 def test_ctrl_c_during_the_cache_write_keeps_the_trained_model(isolated_cache, monkeypatch):
-    write = training._write_entry_atomically
+    write = cache._write_entry_atomically
 
     def interrupted_write(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "_write_entry_atomically", interrupted_write)
+    monkeypatch.setattr(cache, "_write_entry_atomically", interrupted_write)
     run = _tiny_run()
     assert run.interrupted and not entries(isolated_cache)
-    monkeypatch.setattr(training, "_write_entry_atomically", write)
+    monkeypatch.setattr(cache, "_write_entry_atomically", write)
     assert _tiny_run().path is not None and entries(isolated_cache) == ["tiny_flow"]
 
 

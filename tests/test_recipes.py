@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from course_utils import bench, comparison, config, data, metrics, recipes, training
+from course_utils import bench, cache, comparison, config, data, metrics, recipes
 from course_utils.models.autoencoders import build_autoencoder
 from course_utils.models.classifier import build_classifier
 from course_utils.recipes import base, classifiers
@@ -73,7 +73,7 @@ def test_the_cache_key_holds_the_recipe_its_fields_and_its_plan():
     assert key["recipe"] == "GANRecipe" and key["kind"] == "conv"
     assert key["plan"] == dataclasses.asdict(plan)
     other = recipe.cache_config(dataclasses.replace(plan, jit_compile=not plan.jit_compile))
-    assert training.cache_key(recipe.cache_name, key) != training.cache_key(
+    assert cache.cache_key(recipe.cache_name, key) != cache.cache_key(
         recipe.cache_name, other)
     nested = recipes.DownstreamClassifierRecipe(gan=recipes.conditional_gan())
     assert nested.cache_config(nested.plan())["gan"]["num_classes"] == 10
@@ -84,11 +84,11 @@ def test_the_cache_key_holds_the_recipe_its_fields_and_its_plan():
 def test_the_structure_fingerprint_ignores_layer_names_and_sees_any_change():
     first = build_autoencoder(hidden_units=(8,), latent_dim=2)
     second = build_autoencoder(hidden_units=(8,), latent_dim=2)  # other automatic names
-    assert training.structure_fingerprint(first) == training.structure_fingerprint(second)
+    assert cache.structure_fingerprint(first) == cache.structure_fingerprint(second)
     for changed in (build_autoencoder(hidden_units=(9,), latent_dim=2),
                     build_autoencoder(hidden_units=(8,), latent_dim=3),
                     build_autoencoder(hidden_units=(8,), latent_dim=2, activation="relu")):
-        assert training.structure_fingerprint(changed) != training.structure_fingerprint(first)
+        assert cache.structure_fingerprint(changed) != cache.structure_fingerprint(first)
 
 
 def test_an_entry_of_another_structure_is_retrained_never_loaded(isolated_cache, capsys):
@@ -96,7 +96,7 @@ def test_an_entry_of_another_structure_is_retrained_never_loaded(isolated_cache,
     dataset = data.make_dataset(images, batch_size=32)
 
     def run(hidden_units):
-        return training.load_or_train(
+        return cache.load_or_train(
             "autoencoder", lambda: build_autoencoder(hidden_units=hidden_units),
             config_dict={"same": "config"}, epochs=1, train_data=dataset)
 
@@ -104,7 +104,7 @@ def test_an_entry_of_another_structure_is_retrained_never_loaded(isolated_cache,
     again = run((9,))  # the builder changed, the config did not
     assert "another structure" in capsys.readouterr().out and not again.from_cache
     assert run((9,)).from_cache
-    with training.cache_only(), pytest.raises(training.NotCachedError, match="structure"):
+    with cache.cache_only(), pytest.raises(cache.NotCachedError, match="structure"):
         run((8,))
 
 
@@ -112,14 +112,14 @@ def test_cache_only_is_local_to_its_thread():
     seen = {}
 
     def other_thread():
-        seen["other"] = training.is_cache_only()
+        seen["other"] = cache.is_cache_only()
 
-    with training.cache_only():
+    with cache.cache_only():
         thread = threading.Thread(target=other_thread)
         thread.start()
         thread.join()
-        assert training.is_cache_only()
-    assert seen == {"other": False} and not training.is_cache_only()
+        assert cache.is_cache_only()
+    assert seen == {"other": False} and not cache.is_cache_only()
 
 
 def test_every_registered_recipe_is_made_in_both_modes_with_a_unique_entry(monkeypatch):
@@ -129,7 +129,7 @@ def test_every_registered_recipe_is_made_in_both_modes_with_a_unique_entry(monke
         for model in recipes.REGISTRY.values():
             recipe = model.recipe()
             assert isinstance(recipe, recipes.Recipe), model.key
-            keys.add(training.cache_key(recipe.cache_name, recipe.cache_config(recipe.plan())))
+            keys.add(cache.cache_key(recipe.cache_name, recipe.cache_config(recipe.plan())))
         assert len(keys) == len(recipes.REGISTRY)
 
 
@@ -189,7 +189,7 @@ def test_every_generative_model_samples_through_one_interface():
     assert supervised.sample(4, seed=0, labels=np.arange(4)).shape == (4, 784)
     with pytest.raises(ValueError, match="conditional"):
         supervised.sample(4, seed=0)
-    run = training.CachedRun(model=supervised, history={}, train_seconds=0.0)
+    run = cache.CachedRun(model=supervised, history={}, train_seconds=0.0)
     assert recipes.draw_from_prior(run, 20, 0).shape == (20, 28, 28)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fault_worker import TinyFlow  # tests/ is on sys.path (pytest prepends it)
 
-from course_utils import config, data, losses, training
+from course_utils import cache, callbacks, config, data, losses, training
 from course_utils._tensorflow import keras
 from course_utils.models.autoencoders import build_autoencoder, build_mlp
 
@@ -126,7 +126,7 @@ def test_nan_stops_training_and_caches_nothing(isolated_cache):
         return model
 
     with pytest.raises(training.TrainingDivergedError, match="Lower the learning rate"):
-        training.load_or_train("diverging", build, config_dict={}, epochs=5,
+        cache.load_or_train("diverging", build, config_dict={}, epochs=5,
                                train_data=data.make_dataset(gaussian_data(), batch_size=64))
     assert not list(isolated_cache.glob("diverging-*/entry.json"))
 
@@ -149,12 +149,12 @@ def build_tiny_flow():
 
 def test_interrupt_returns_the_model_and_the_rerun_resumes(isolated_cache):
     dataset = data.make_dataset(gaussian_data(), batch_size=64)
-    run = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
+    run = cache.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
                                  train_data=dataset, callbacks=[InterruptAtEpoch(2)])
     assert run.interrupted and len(run.history["loss"]) == 2
     assert not list(isolated_cache.glob("flow-*/entry.json"))  # nothing cached
     assert list(isolated_cache.glob("flow-*.backup"))  # but the last epoch is backed up
-    rerun = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
+    rerun = cache.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=6,
                                    train_data=dataset)
     assert not rerun.interrupted and not rerun.from_cache
     # The interrupt came before epoch 3 was backed up: 2 epochs restored, 4 trained, and the
@@ -170,9 +170,9 @@ def test_cache_round_trip_restores_weights_history_and_metrics(isolated_cache):
     def evaluate(model):
         return {"shift": model.shift.numpy(), "ok": True}
 
-    first = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
+    first = cache.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
                                    train_data=dataset, evaluate_fn=evaluate)
-    second = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
+    second = cache.load_or_train("flow", build_tiny_flow, config_dict={"v": 1}, epochs=3,
                                     train_data=dataset, evaluate_fn=evaluate)
     assert not first.from_cache and second.from_cache
     np.testing.assert_array_equal(first.model.shift.numpy(), second.model.shift.numpy())
@@ -180,21 +180,21 @@ def test_cache_round_trip_restores_weights_history_and_metrics(isolated_cache):
     assert second.train_seconds == first.train_seconds
     entry = json.loads((first.path / "entry.json").read_text())
     assert entry["mode"] == "fast" and entry["config"] == {"v": 1}
-    other = training.load_or_train("flow", build_tiny_flow, config_dict={"v": 2}, epochs=3,
+    other = cache.load_or_train("flow", build_tiny_flow, config_dict={"v": 2}, epochs=3,
                                    train_data=dataset)
     assert not other.from_cache and other.path != first.path
 
 
 def test_a_corrupt_cache_entry_is_detected_and_retrained(isolated_cache, capsys):
     dataset = data.make_dataset(gaussian_data(), batch_size=64)
-    first = training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+    first = cache.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
                                    train_data=dataset)
     weights = first.path / "model.weights.h5"
     weights.write_bytes(weights.read_bytes()[:-10])
-    again = training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+    again = cache.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
                                    train_data=dataset)
     assert "is corrupt" in capsys.readouterr().out and not again.from_cache
-    assert training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
+    assert cache.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=2,
                                   train_data=dataset).from_cache
 
 
@@ -205,9 +205,9 @@ def test_sample_snapshots_are_recorded_cached_and_checked(isolated_cache):
     fixed = np.ones((4, 2), np.float32)
 
     def run():
-        snapshots = training.SampleSnapshots(lambda model: model.forward(fixed)[0],
+        snapshots = callbacks.SampleSnapshots(lambda model: model.forward(fixed)[0],
                                              epochs=(0, 1, 3))
-        return training.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=3,
+        return cache.load_or_train("flow", build_tiny_flow, config_dict={}, epochs=3,
                                       train_data=dataset, callbacks=[snapshots])
 
     first = run()
@@ -219,11 +219,11 @@ def test_sample_snapshots_are_recorded_cached_and_checked(isolated_cache):
     assert second.from_cache
     for epoch, samples in recorded.items():
         np.testing.assert_array_equal(second.snapshots()[epoch], samples)
-    arrays = first.path / training.ARRAYS_FILE
+    arrays = first.path / cache.ARRAYS_FILE
     arrays.write_bytes(arrays.read_bytes()[:-5])
     assert not run().from_cache  # detected as corrupt and trained again
     with pytest.raises(ValueError, match="non-negative"):
-        training.SampleSnapshots(lambda model: None, epochs=())
+        callbacks.SampleSnapshots(lambda model: None, epochs=())
 
 
 def test_periodic_measurements_follow_optimizer_steps_and_are_cached(isolated_cache):
@@ -238,11 +238,11 @@ def test_periodic_measurements_follow_optimizer_steps_and_are_cached(isolated_ca
         return model
 
     def run():
-        measured = training.PeriodicMeasurements(
+        measured = callbacks.PeriodicMeasurements(
             lambda model: {"iterations": float(model.optimizer.iterations.numpy()),
                            "twice": 2.0 * float(model.optimizer.iterations.numpy())},
             every_steps=12)
-        return training.load_or_train("flow", build, config_dict={"spe": 8}, epochs=2,
+        return cache.load_or_train("flow", build, config_dict={"spe": 8}, epochs=2,
                                       train_data=dataset, callbacks=[measured])
 
     first = run()
@@ -254,15 +254,15 @@ def test_periodic_measurements_follow_optimizer_steps_and_are_cached(isolated_ca
     assert second.from_cache
     np.testing.assert_array_equal(second.arrays["measured_step"], steps)
     with pytest.raises(ValueError, match="positive"):
-        training.PeriodicMeasurements(lambda model: {}, every_steps=0)
+        callbacks.PeriodicMeasurements(lambda model: {}, every_steps=0)
 
 
 def test_cache_key_depends_on_mode_and_rejects_non_json_config(monkeypatch):
-    fast_key = training.cache_key("m", {"a": 1})
+    fast_key = cache.cache_key("m", {"a": 1})
     monkeypatch.setenv("COURSE_FAST", "0")
-    assert training.cache_key("m", {"a": 1}) != fast_key
+    assert cache.cache_key("m", {"a": 1}) != fast_key
     with pytest.raises(ValueError, match="JSON-serializable"):
-        training.cache_key("m", {"a": object()})
+        cache.cache_key("m", {"a": object()})
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
@@ -309,9 +309,9 @@ def test_a_training_data_function_is_called_only_when_training(isolated_cache):
         calls.append(1)
         return data.make_dataset(gaussian_data(), batch_size=64)
 
-    first = training.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
+    first = cache.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
                                    train_data=training_data)
-    second = training.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
+    second = cache.load_or_train("lazy", build_tiny_flow, config_dict={}, epochs=1,
                                     train_data=training_data)
     assert not first.from_cache and second.from_cache
     assert len(calls) == 1
@@ -333,17 +333,17 @@ def test_cache_only_loads_what_is_cached_and_never_trains(isolated_cache):
         built.append(1)
         return build_tiny_flow()
 
-    with training.cache_only(), pytest.raises(training.NotCachedError, match="not in the cache"):
-        training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+    with cache.cache_only(), pytest.raises(cache.NotCachedError, match="not in the cache"):
+        cache.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
                                train_data=lambda: pytest.fail("cache_only must not train"))
     assert not built, "nothing is built for a model that is not cached"
-    trained = training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+    trained = cache.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
                                      train_data=data.make_dataset(gaussian_data(), batch_size=64))
-    with training.cache_only():
-        loaded = training.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
+    with cache.cache_only():
+        loaded = cache.load_or_train("peek", build, config_dict={"v": 1}, epochs=1,
                                         train_data=None)
     assert loaded.from_cache and loaded.metrics == trained.metrics
-    assert not training.is_cache_only()
+    assert not cache.is_cache_only()
 
 
 def test_train_applies_the_models_grappler_options_while_it_trains():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_utils import config, data, losses, training
+from course_utils import cache, callbacks, config, data, losses, training
 from course_utils._tensorflow import keras
 from course_utils.batching import apply_in_batches
 from course_utils.models import vaes
@@ -45,11 +45,11 @@ def test_reparameterized_samples_have_the_posterior_moments():
 
 
 def test_kl_warmup_weight_rises_over_three_sevenths_of_training():
-    weights = [training.kl_warmup_weight(e, total_epochs=7, beta=2.0) for e in range(7)]
+    weights = [callbacks.kl_warmup_weight(e, total_epochs=7, beta=2.0) for e in range(7)]
     np.testing.assert_allclose(weights, [2 / 3, 4 / 3, 2, 2, 2, 2, 2])
-    assert training.kl_warmup_weight(0, total_epochs=10, warmup_fraction=0.0) == 1.0
+    assert callbacks.kl_warmup_weight(0, total_epochs=10, warmup_fraction=0.0) == 1.0
     with pytest.raises(ValueError):
-        training.kl_warmup_weight(0, total_epochs=0)
+        callbacks.kl_warmup_weight(0, total_epochs=0)
 
 
 class RecordKLWeight(keras.callbacks.Callback):
@@ -75,7 +75,7 @@ def test_vae_trains_and_the_warmup_drives_the_kl_weight(likelihood):
     model = vaes.build_vae("dense", latent_dim=2, likelihood=likelihood, beta=0.5)
     recorder = RecordKLWeight()
     result = training.train(model, data.make_dataset(blobs(), batch_size=64), epochs=4,
-                            callbacks=[training.KLWarmup(total_epochs=4), recorder])
+                            callbacks=[callbacks.KLWarmup(total_epochs=4), recorder])
     np.testing.assert_allclose(recorder.weights, [0.25, 0.5, 0.5, 0.5])
     history = result.history
     assert history["reconstruction_loss"][-1] < history["reconstruction_loss"][0]
@@ -99,8 +99,8 @@ def test_a_vae_round_trips_through_the_cache():
         config.set_seed(0)
         return vaes.build_vae("dense", latent_dim=2, beta=0.3)
 
-    first = training.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
-    second = training.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
+    first = cache.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
+    second = cache.load_or_train("vae", build, config_dict={}, train_data=dataset, epochs=2)
     assert second.from_cache
     images = blobs(5, seed=1)
     np.testing.assert_allclose(apply_in_batches(first.model, images),

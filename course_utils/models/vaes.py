@@ -96,7 +96,7 @@ class VAE(GenerativeModel):
 
     ``loss = E_q[-log p(x|z)] + kl_weight * KL(q(z|x) || N(0, I))``, batch-averaged, with one
     reparameterized sample of ``z`` per image. ``kl_weight`` is a non-trainable variable
-    (``beta`` by default) that :class:`~course_utils.training.KLWarmup` ramps up to ``beta``.
+    (``beta`` by default) that :class:`~course_utils.callbacks.KLWarmup` ramps up to ``beta``.
 
     Args:
         encoder: images -> ``[z_mean, z_log_var]``.

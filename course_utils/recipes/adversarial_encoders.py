@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_utils import config, data, metrics, training
+from course_utils import callbacks, config, data, metrics
 from course_utils.batching import apply_in_batches
 from course_utils.geometry import NUM_CLASSES
 from course_utils.models.adversarial_encoders import build_aae, build_bigan
@@ -79,7 +79,7 @@ class BiGANRecipe(Recipe):
                                   seed=self.seed, drop_remainder=True)
 
     def callbacks(self) -> list:
-        return [training.SampleSnapshots(
+        return [callbacks.SampleSnapshots(
             lambda model: model.sample(SNAPSHOT_SIZE, seed=self.seed + SeedStream.SNAPSHOTS),
             epochs=self.snapshot_epochs())]
 

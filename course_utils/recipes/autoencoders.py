@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from course_utils import data, metrics, training
+from course_utils import cache, data, metrics
 from course_utils.batching import apply_in_batches
 from course_utils.geometry import IMAGE_SIDE
 from course_utils.models.autoencoders import build_autoencoder
@@ -65,7 +65,7 @@ class AutoencoderRecipe(Recipe):
             apply_in_batches(model.encoder, test_images), test_labels)}
 
 
-def draw_from_code_mixture(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
+def draw_from_code_mixture(run: cache.CachedRun, num_samples: int, seed: int) -> np.ndarray:
     """Chapter 02's generator: a three-component Gaussian mixture fitted to the autoencoder's
     codes of its training digits, decoded (and clipped to [0, 1], as the decoder's linear
     output can overshoot). Returns ``(num_samples, 28, 28)``."""

@@ -6,7 +6,7 @@ A recipe is a frozen dataclass: its fields say everything that shapes the traine
 (data, sizes, epochs, seed), and its methods say how the model is built, which data it trains
 on, how it is evaluated and which snapshots or measurements it keeps. :func:`load` does what
 every recipe needs, once: it seeds, plans the training (:class:`TrainingPlan`), names the
-cache entry, and calls :func:`~course_utils.training.load_or_train`.
+cache entry, and calls :func:`~course_utils.cache.load_or_train`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from course_utils import config, training
+from course_utils import cache, config
 from course_utils.geometry import IMAGE_SIDE
 
 
@@ -199,16 +199,16 @@ class Recipe:
         return range(self.epochs + 1)
 
 
-def load(recipe: Recipe) -> training.CachedRun:
+def load(recipe: Recipe) -> cache.CachedRun:
     """Load the recipe's model from the cache, or train, evaluate and cache it.
 
     Returns:
-        The :class:`~course_utils.training.CachedRun`: the model, its history, its training
+        The :class:`~course_utils.cache.CachedRun`: the model, its history, its training
         seconds, the figures of :meth:`Recipe.evaluate` (``metrics``) and what its callbacks
         recorded (``arrays``: snapshots, measurements).
 
     Raises:
-        course_utils.training.NotCachedError: inside ``training.cache_only()``, when the
+        course_utils.cache.NotCachedError: inside ``cache.cache_only()``, when the
             model is not in the cache.
     """
     plan = recipe.plan()
@@ -217,7 +217,7 @@ def load(recipe: Recipe) -> training.CachedRun:
         config.set_seed(recipe.seed)
         return recipe.build(plan)
 
-    return training.load_or_train(
+    return cache.load_or_train(
         recipe.cache_name, build, config_dict=recipe.cache_config(plan),
         train_data=recipe.training_data, validation_data=recipe.validation_data,
         epochs=recipe.epochs, callbacks=recipe.callbacks(), evaluate_fn=recipe.evaluate)
@@ -230,10 +230,10 @@ def sample_labels(num_samples: int, num_classes: int | None) -> np.ndarray | Non
 
 
 #: A model's samples: ``draw(run, num_samples, seed)`` -> ``(num_samples, 28, 28)`` in [0, 1].
-Draw = Callable[[training.CachedRun, int, int], np.ndarray]
+Draw = Callable[[cache.CachedRun, int, int], np.ndarray]
 
 
-def draw_from_prior(run: training.CachedRun, num_samples: int, seed: int) -> np.ndarray:
+def draw_from_prior(run: cache.CachedRun, num_samples: int, seed: int) -> np.ndarray:
     """Samples through the course's one sampling interface, ``model.sample(num_samples,
     seed=seed, labels=...)``: the prior's draws pushed through the generator, decoder or
     inverse flow; a conditional model is asked for its classes in turn
@@ -277,7 +277,7 @@ class CourseModel:
         """The digits the model was trained on (its FID compares with their test images)."""
         return tuple(getattr(self.recipe(), "digits", None) or range(10))
 
-    def load(self) -> training.CachedRun:
+    def load(self) -> cache.CachedRun:
         """Load (or train) the model through its recipe."""
         return load(self.recipe())
 

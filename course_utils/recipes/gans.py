@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from course_utils import config, data, metrics, training
+from course_utils import callbacks, config, data, metrics
 from course_utils.models.gans import build_gan, updates_per_step
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
@@ -120,17 +120,17 @@ class GANRecipe(Recipe):
 
     def callbacks(self) -> list:
         fixed_labels = sample_labels(SNAPSHOT_SIZE, self.num_classes)
-        callbacks = [training.SampleSnapshots(  # the same seed, so the same latents each time
+        recorders = [callbacks.SampleSnapshots(  # the same seed, so the same latents each time
             lambda model: model.sample(SNAPSHOT_SIZE, seed=self.seed + SeedStream.SNAPSHOTS,
                                        labels=fixed_labels),
             epochs=self.snapshot_epochs())]
         if self.measure_every:
-            callbacks.append(training.PeriodicMeasurements(self.quality_and_critic_gap(),
+            recorders.append(callbacks.PeriodicMeasurements(self.quality_and_critic_gap(),
                                                            every_steps=self.measure_every))
-        return callbacks
+        return recorders
 
     def quality_and_critic_gap(self):
-        """``measure(model)`` for :class:`~course_utils.training.PeriodicMeasurements`: the
+        """``measure(model)`` for :class:`~course_utils.callbacks.PeriodicMeasurements`: the
         classifier-FID of ``measured_samples`` samples from fixed latents against as many
         test images (``fid``), and the critic's (or discriminator's) score gap between those
         test images and the samples (``score_gap``; a WGAN critic's Wasserstein estimate). A
@@ -243,7 +243,7 @@ class RingGANRecipe(Recipe):
                                  drop_remainder=True)
 
     def callbacks(self) -> list:
-        return [training.SampleSnapshots(
+        return [callbacks.SampleSnapshots(
             lambda model: model.sample(self.snapshot_points,
                                        seed=self.seed + SeedStream.SNAPSHOTS),
             epochs=self.snapshot_epochs())]

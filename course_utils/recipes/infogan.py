@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from course_utils import data, metrics, training
+from course_utils import callbacks, data, metrics
 from course_utils.models.infogan import build_infogan
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
@@ -120,10 +120,10 @@ class InfoGANRecipe(Recipe):
 
         snapshot_codes = np.arange(SNAPSHOT_SIZE) // 10 % self.num_categories
         return [
-            training.SampleSnapshots(lambda model: model.sample(
+            callbacks.SampleSnapshots(lambda model: model.sample(
                 SNAPSHOT_SIZE, seed=self.seed + SeedStream.SNAPSHOTS, categories=snapshot_codes),
                 epochs=self.snapshot_epochs()),
-            training.PeriodicMeasurements(measure, every_steps=self.measure_every),
+            callbacks.PeriodicMeasurements(measure, every_steps=self.measure_every),
         ]
 
     def evaluate(self, model) -> dict:

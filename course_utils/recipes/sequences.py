@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from course_utils import data, metrics, tabular, training
+from course_utils import callbacks, data, metrics, tabular
 from course_utils.models.gans import assemble_gan
 from course_utils.models.networks.lstm import build_lstm_discriminator, build_lstm_generator
 from course_utils.recipes.base import (
@@ -96,7 +96,7 @@ class RCGANRecipe(Recipe):
 
     def callbacks(self) -> list:
         fixed_labels = sample_labels(self.snapshot_series, self.num_kinds)
-        return [training.SampleSnapshots(
+        return [callbacks.SampleSnapshots(
             lambda model: model.sample(self.snapshot_series,
                                        seed=self.seed + SeedStream.SNAPSHOTS,
                                        labels=fixed_labels),

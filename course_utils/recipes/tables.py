@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_utils import data, tabular, training
+from course_utils import callbacks, data, tabular
 from course_utils.models.gans import assemble_gan, updates_per_step
 from course_utils.models.networks.mlp import build_mlp_discriminator
 from course_utils.models.networks.table import build_tabular_generator
@@ -115,7 +115,7 @@ class TabularGANRecipe(Recipe):
                                                    encoder)
             return {"max_marginal_distance": max(distances.values())}
 
-        return [training.PeriodicMeasurements(max_marginal_distance,
+        return [callbacks.PeriodicMeasurements(max_marginal_distance,
                                               every_steps=self.measure_every)]
 
     def evaluate(self, model) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from course_utils import config, data, metrics, training
+from course_utils import callbacks, config, data, metrics
 from course_utils._tensorflow import keras
 from course_utils.models.vaes import build_vae
 from course_utils.recipes.base import CourseModel, Recipe, TrainingPlan, by_mode, register
@@ -74,7 +74,7 @@ class VAERecipe(Recipe):
                                   flatten=self.flatten, limit=self.train_limit, seed=self.seed)
 
     def callbacks(self) -> list:
-        return [training.KLWarmup(total_epochs=self.epochs,
+        return [callbacks.KLWarmup(total_epochs=self.epochs,
                                   warmup_fraction=self.warmup_fraction)]
 
     def evaluate(self, model) -> dict:

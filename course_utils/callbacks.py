@@ -1,0 +1,178 @@
+"""The course's Keras callbacks: the NaN stop, the KL warm-up, sample snapshots, periodic
+measurements and the progress bar.
+
+:class:`SampleSnapshots` and :class:`PeriodicMeasurements` are *recorders*: what they record
+is stored with the trained model (``cached_arrays``) and given back to a resumed run
+(``restore_arrays``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import tqdm.auto
+import tqdm.std
+from tqdm.keras import TqdmCallback
+
+from course_utils import config
+from course_utils._tensorflow import keras
+
+
+class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
+    """Keras's ``TerminateOnNaN``, watching every logged value (``d_loss``, ``g_loss``, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad_value: tuple[str, float] | None = None
+
+    def on_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            value = float(value)
+            if not math.isfinite(value):
+                self.bad_value = (key, value)
+                self.model.stop_training = True
+                return
+
+
+def kl_warmup_weight(epoch: int, *, total_epochs: int, beta: float = 1.0,
+                     warmup_fraction: float = 3 / 7) -> float:
+    """The KL weight for a 0-based epoch: rising linearly from ``beta / w`` to ``beta`` over
+    the first ``w = ceil(warmup_fraction * total_epochs)`` epochs, then ``beta`` (Olar's post
+    warms up over 3/7 of training)."""
+    if total_epochs < 1 or not 0 <= warmup_fraction <= 1 or epoch < 0:
+        raise ValueError(f"need epoch >= 0, total_epochs >= 1 and warmup_fraction in [0, 1]; "
+                         f"got {epoch}, {total_epochs}, {warmup_fraction}")
+    warmup_epochs = math.ceil(warmup_fraction * total_epochs)
+    if warmup_epochs == 0:
+        return float(beta)
+    return float(beta) * min(1.0, (epoch + 1) / warmup_epochs)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Set ``model.kl_weight`` from :func:`kl_warmup_weight` at the start of each epoch,
+    ramping up to the model's own ``beta``."""
+
+    def __init__(self, *, total_epochs: int, warmup_fraction: float = 3 / 7):
+        super().__init__()
+        self.total_epochs = total_epochs
+        self.warmup_fraction = warmup_fraction
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(kl_warmup_weight(
+            epoch, total_epochs=self.total_epochs, beta=self.model.beta,
+            warmup_fraction=self.warmup_fraction))
+
+
+class SampleSnapshots(keras.callbacks.Callback):
+    """Record samples from *fixed* latents at chosen epochs, so a figure can show the same
+    samples evolving over training (the latents are drawn once, by ``sample_fn``'s closure).
+
+    :func:`~course_utils.cache.load_or_train` stores the snapshots with the model
+    (``CachedRun.arrays``), so a re-run loaded from the cache shows the same figure; a run
+    resumed from its backup gets back the snapshots of the epochs before the interruption
+    (:meth:`restore_arrays`).
+
+    Args:
+        sample_fn: ``sample_fn(model) -> array``, e.g. ``lambda m: m.generate_from(z)``.
+        epochs: after which epochs to record (1-based; 0 is before training).
+    """
+
+    def __init__(self, sample_fn: Callable[[keras.Model], Any], *, epochs: Iterable[int]):
+        super().__init__()
+        self.sample_fn = sample_fn
+        self.epochs = sorted({int(e) for e in epochs})
+        if not self.epochs or self.epochs[0] < 0:
+            raise ValueError(f"epochs must be non-negative ints, got {self.epochs}")
+        self.snapshots: dict[int, np.ndarray] = {}
+
+    def _record(self, epoch: int) -> None:
+        if epoch in self.epochs:
+            self.snapshots[epoch] = np.asarray(self.sample_fn(self.model))
+
+    def on_train_begin(self, logs=None):
+        if 0 not in self.snapshots:  # a resumed run has it from its backup
+            self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1)
+
+    def cached_arrays(self) -> dict[str, np.ndarray]:
+        """``{"snapshot_<epoch>": samples}``, what :func:`~course_utils.cache.load_or_train`
+        stores."""
+        return {f"snapshot_{epoch}": samples for epoch, samples in self.snapshots.items()}
+
+    def restore_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back the snapshots of :meth:`cached_arrays` (a resumed run's)."""
+        self.snapshots = {int(key.removeprefix("snapshot_")): value
+                          for key, value in arrays.items() if key.startswith("snapshot_")}
+
+
+class PeriodicMeasurements(keras.callbacks.Callback):
+    """Measure the model every ``every_steps`` optimizer steps (and before training), e.g. a
+    GAN's sample quality and its critic's estimate, to follow them more finely than once an
+    epoch.
+
+    Steps are counted by ``model.optimizer.iterations`` (a GAN's generator steps). Keras calls
+    back once every ``steps_per_execution`` steps, so a measurement falls on the first
+    callback at or after each multiple of ``every_steps``.
+    :func:`~course_utils.cache.load_or_train` stores the measurements with the model
+    (``CachedRun.arrays``: ``measured_step`` and one ``measured_<name>`` array per measured
+    value).
+
+    Args:
+        measure_fn: ``measure_fn(model) -> {name: float}``.
+        every_steps: the interval, in optimizer steps.
+    """
+
+    def __init__(self, measure_fn: Callable[[keras.Model], Mapping[str, float]], *,
+                 every_steps: int):
+        super().__init__()
+        if every_steps < 1:
+            raise ValueError(f"every_steps must be positive, got {every_steps}")
+        self.measure_fn = measure_fn
+        self.every_steps = every_steps
+        self.steps: list[int] = []
+        self.values: dict[str, list[float]] = {}
+
+    def _measure(self) -> None:
+        if self.model.stop_training:  # e.g. a NaN: nothing worth measuring
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.steps and step // self.every_steps <= self.steps[-1] // self.every_steps:
+            return
+        self.steps.append(step)
+        for name, value in self.measure_fn(self.model).items():
+            self.values.setdefault(name, []).append(float(value))
+
+    def on_train_begin(self, logs=None):
+        self._measure()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._measure()
+
+    def cached_arrays(self) -> dict[str, np.ndarray]:
+        return {"measured_step": np.asarray(self.steps, np.int64),
+                **{f"measured_{name}": np.asarray(values, np.float64)
+                   for name, values in self.values.items()}}
+
+    def restore_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take back the measurements of :meth:`cached_arrays` (a resumed run's)."""
+        if "measured_step" not in arrays:
+            return
+        self.steps = [int(step) for step in arrays["measured_step"]]
+        self.values = {key.removeprefix("measured_"): [float(v) for v in value]
+                       for key, value in arrays.items()
+                       if key.startswith("measured_") and key != "measured_step"}
+
+
+def progress_bar(epochs: int) -> keras.callbacks.Callback:
+    """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
+    prints at most once a minute, so logs and committed notebooks stay short)."""
+    if config.is_headless():
+        return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.std.tqdm,
+                            file=sys.stdout, mininterval=60, ascii=True)
+    return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.auto.tqdm)
