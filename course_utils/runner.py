@@ -133,14 +133,14 @@ def execute_notebook(path: Path, output_path: Path, report_dir: Path, *,
                 if profile and cell.cell_type == "code":
                     peak = max(sampler.window_peak_bytes, sampler.current_bytes())
                     print(f"    cell {index:>3}: {time.perf_counter() - cell_start:6.1f} s, "
-                          f"peak {peak / 2**20:6.0f} MB", flush=True)
+                          f"peak {peak / 2**20:6.0f} MiB", flush=True)
     finally:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, output_path)
     seconds = time.perf_counter() - start
     metrics_file = report_dir / f"{path.stem}.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(sampler.peak_bytes / 2**20, 1),
+    return {"seconds": round(seconds, 1), "peak_rss_mib": round(sampler.peak_bytes / 2**20, 1),
             "metrics": metrics}
 
 
@@ -217,11 +217,11 @@ def write_reports(results: dict, mode: str, json_path: Path, markdown_path: Path
         f"TensorFlow {report['versions']['tensorflow']}, Keras {report['versions']['keras']}. "
         f"Total {total / 60:.1f} min. Written by `python -m course_utils.runner`.",
         "",
-        "| notebook | time (s) | peak memory (MB) | headline metrics |",
+        "| notebook | time (s) | peak memory (MiB) | headline metrics |",
         "|---|---:|---:|---|",
     ]
     for stem, chapter in results.items():
-        lines.append(f"| {stem} | {chapter['seconds']:.0f} | {chapter['peak_rss_mb']:.0f} | "
+        lines.append(f"| {stem} | {chapter['seconds']:.0f} | {chapter['peak_rss_mib']:.0f} | "
                      f"{_headline(chapter['metrics'])} |")
     markdown_path.write_text("\n".join(lines) + "\n")
 
@@ -286,7 +286,7 @@ def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
                 write()
                 return 1
             chapter = results[path.stem]
-            print(f"    {chapter['seconds']:.0f} s, peak {chapter['peak_rss_mb']:.0f} MB, "
+            print(f"    {chapter['seconds']:.0f} s, peak {chapter['peak_rss_mib']:.0f} MiB, "
                   f"{_headline(chapter['metrics'])}", flush=True)
             if in_place:
                 strip_metadata(target)

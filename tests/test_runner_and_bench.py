@@ -29,7 +29,7 @@ def test_run_executes_measures_and_collects_metrics(tmp_path):
     report = json.loads((tmp_path / "run.json").read_text())
     chapter = report["chapters"]["01_demo"]
     assert chapter["metrics"] == {"answer": 42} and report["mode"] == "fast"
-    assert chapter["peak_rss_mb"] > 150  # the kernel held a 160 MB array
+    assert chapter["peak_rss_mib"] > 150  # the kernel held a 160 MB array
     executed = nbformat.read(tmp_path / "out" / "01_demo.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "fast\n"
     assert "| 01_demo |" in (tmp_path / "run.md").read_text()
@@ -51,8 +51,8 @@ def test_a_partial_run_replaces_only_its_own_rows(tmp_path):
     """``--refresh NOTEBOOK``: the chapters run now replace their rows; the others stay."""
     json_path = tmp_path / "run.json"
     json_path.write_text(json.dumps({"mode": "full", "chapters": {
-        "01_demo": {"seconds": 9.0, "peak_rss_mb": 1.0, "metrics": {"answer": 1}},
-        "03_other": {"seconds": 5.0, "peak_rss_mb": 2.0, "metrics": {"kept": 3}}}}))
+        "01_demo": {"seconds": 9.0, "peak_rss_mib": 1.0, "metrics": {"answer": 1}},
+        "03_other": {"seconds": 5.0, "peak_rss_mib": 2.0, "metrics": {"kept": 3}}}}))
     notebook = write_notebook(tmp_path / "01_demo.ipynb",
                               "import course_utils as cu\ncu.report.record('answer', 42)")
     code = runner.run([notebook], mode="fast", in_place=False, output_dir=tmp_path / "out",
