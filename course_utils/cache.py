@@ -339,9 +339,9 @@ def load_or_train(
     key = cache_key(name, config_dict)
     cache = config.cache_dir()
     folder = cache / f"{name}-{key}"
-    if is_cache_only() and not folder.exists():
-        raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
-                             f"{cache}")
+    not_cached = f"{name} ({config.mode()} mode, key {key}) is not in the cache {cache}"
+    if is_cache_only() and not folder.exists():  # so no model is built for nothing
+        raise NotCachedError(not_cached)
     strategy = strategy or config.distribution_strategy()
     with strategy.scope():
         model = build_fn()
@@ -350,8 +350,7 @@ def load_or_train(
     if cached is not None:
         return cached
     if is_cache_only():  # its entry went away since the check above
-        raise NotCachedError(f"{name} ({config.mode()} mode, key {key}) is not in the cache "
-                             f"{cache}")
+        raise NotCachedError(not_cached)
     with entry_lock(folder):
         # Another process may have cached it since the check above (it held the lock, or
         # released it just before this process took it).

@@ -40,8 +40,9 @@ class TinyFlow(training.GenerativeModel):
         return {"loss": ops.mean(losses.flow_negative_log_likelihood(z, log_det))}
 
 
-def build():
-    model = TinyFlow()
+def build(flow_class=TinyFlow):
+    """A compiled :class:`TinyFlow` (or a subclass of it)."""
+    model = flow_class()
     model.compile(keras.optimizers.Adam(5e-2), steps_per_execution=1)
     return model
 

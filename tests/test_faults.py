@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fault_worker import EPOCHS, build, points  # tests/ is on sys.path (pytest prepends it)
+from fault_worker import EPOCHS, TinyFlow, build, points  # tests/ is on sys.path (pytest)
 
 from course_utils import cache, config, data, training
 
@@ -77,9 +77,9 @@ def test_a_kill_while_the_entry_is_written_loses_no_epoch(isolated_cache):
     assert not list(isolated_cache.glob(".tiny_flow-*.tmp-*"))  # the orphan is cleaned up
 
 
-def _tiny_run(**kwargs):
+def _tiny_run(build_fn=build, **kwargs):
     return cache.load_or_train(
-        "tiny_flow", build, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
+        "tiny_flow", build_fn, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
         train_data=data.make_dataset(points(), batch_size=64, seed=0), **kwargs)
 
 
@@ -121,20 +121,13 @@ def test_a_backup_of_another_structure_is_discarded(isolated_cache, capsys):
 
     assert _tiny_run(callbacks=[Interrupt()]).interrupted  # leaves a backup of 1 epoch
 
-    class WiderFlow(type(build())):
+    class WiderFlow(TinyFlow):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.extra = self.add_weight(shape=(3,), initializer="zeros", name="extra",
                                          trainable=False)
 
-    def build_wider():
-        model = WiderFlow()
-        model.compile(training.keras.optimizers.Adam(5e-2), steps_per_execution=1)
-        return model
-
-    run = cache.load_or_train(
-        "tiny_flow", build_wider, config_dict={"epochs": EPOCHS}, epochs=EPOCHS,
-        train_data=data.make_dataset(points(), batch_size=64, seed=0))
+    run = _tiny_run(build_fn=lambda: build(WiderFlow))
     assert "another structure" in capsys.readouterr().out
     assert len(run.history["loss"]) == EPOCHS and run.path is not None
 

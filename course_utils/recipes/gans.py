@@ -126,7 +126,7 @@ class GANRecipe(Recipe):
             epochs=self.snapshot_epochs())]
         if self.measure_every:
             recorders.append(callbacks.PeriodicMeasurements(self.quality_and_critic_gap(),
-                                                           every_steps=self.measure_every))
+                                                            every_steps=self.measure_every))
         return recorders
 
     def quality_and_critic_gap(self):

@@ -116,7 +116,7 @@ class TabularGANRecipe(Recipe):
             return {"max_marginal_distance": max(distances.values())}
 
         return [callbacks.PeriodicMeasurements(max_marginal_distance,
-                                              every_steps=self.measure_every)]
+                                               every_steps=self.measure_every)]
 
     def evaluate(self, model) -> dict:
         train, held_out, encoder = self.tables()

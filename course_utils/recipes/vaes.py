@@ -75,7 +75,7 @@ class VAERecipe(Recipe):
 
     def callbacks(self) -> list:
         return [callbacks.KLWarmup(total_epochs=self.epochs,
-                                  warmup_fraction=self.warmup_fraction)]
+                                   warmup_fraction=self.warmup_fraction)]
 
     def evaluate(self, model) -> dict:
         # the test images are loaded after training, not held during it
