@@ -184,9 +184,10 @@ def locate(name: str) -> Path | None:
     return None
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)
 def load_raw(name: str) -> dict[str, np.ndarray]:
-    """Return the four verified uint8 arrays of a data set (cached for the session).
+    """Return the four verified uint8 arrays of a data set (the last data set loaded stays in
+    memory: a chapter that moves on to another one does not keep both).
 
     Returns:
         ``{"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28),
@@ -382,7 +383,7 @@ def make_dataset(
         batch_size: examples per batch (the global batch under a distribution strategy).
         shuffle: reshuffle every epoch with a seeded order.
         seed: the shuffle seed.
-        drop_remainder: drop the last, smaller batch (keeps shapes static for XLA).
+        drop_remainder: drop the last, smaller batch (every batch then has the same shape).
         preprocess: applied to the tuple of gathered batches, one per array, inside the
             pipeline; what it returns is the element (e.g. uint8 pixels scaled to float32).
     """
