@@ -6,11 +6,11 @@
 The cases are the models of the recipe registry that name a benchmark recipe
 (:attr:`~course_utils.recipes.CourseModel.benchmark`). For each, the same model is built
 twice by its recipe and trained on the same data and batch size: with the course's set-up
-(the recipe's own compilation, XLA where the recipe uses it, 32 steps per execution, its
-prefetched ``tf.data`` pipeline) and as keras-io writes it (no XLA, one step per execution,
-``fit`` on NumPy arrays). Each is timed over one epoch after a warm-up epoch, three times,
-the two ways alternating; the medians give a samples-per-second ratio. A new model joins
-the benchmark by naming a ``benchmark`` recipe in its registry entry.
+(the recipe's own compilation, 32 steps per execution, its prefetched ``tf.data`` pipeline)
+and as keras-io writes it (one step per execution, ``fit`` on NumPy arrays). Each is timed
+over one epoch after a warm-up epoch, three times, the two ways alternating; the medians
+give a samples-per-second ratio. A new model joins the benchmark by naming a
+``benchmark`` recipe in its registry entry.
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ def bench_case(recipe: recipes.Recipe) -> BenchCase:
     """The two ways of training ``recipe``'s model: the course's and keras-io's."""
     plan = recipe.plan()
     course_model = recipe.build(plan)
-    plain_model = recipe.build(dataclasses.replace(plan, jit_compile=False,
-                                                   steps_per_execution=1))
+    plain_model = recipe.build(dataclasses.replace(plan, steps_per_execution=1))
     dataset = recipe.training_data()
     arrays = dataset_arrays(dataset)
     x, y = arrays if isinstance(arrays, tuple) else (arrays, None)

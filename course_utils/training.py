@@ -34,10 +34,10 @@ class GenerativeModel(keras.Model):
     Subclasses set ``loss_names`` (the keys ``compute_losses`` returns, ``"loss"`` among them),
     create their sub-models in ``__init__`` and implement ``compute_losses``.
     ``compile`` defaults to 32 steps per execution, the course's fast set-up: it removes most
-    of the per-step Python overhead, which dominates small models on CPUs. XLA
-    (``jit_compile=True``) is left off by default: on CPUs it slows convolutions down, it
-    keeps its compiled programs in memory, and its compile time outweighs its gain in short
-    runs (the recipes turn it on where it pays; see ``python -m course_utils.bench``).
+    of the per-step Python overhead, which dominates small models on CPUs. XLA is off
+    (``jit_compile=False``, which Keras would otherwise turn on where it can): on CPUs it
+    slows convolutions down, and its compiled programs stay in memory, which on a 2 GB
+    machine costs more than the time it saves dense models.
     ``grappler_options`` are TensorFlow graph-optimizer settings that :func:`train` applies
     while this model trains (see :func:`graph_optimizer_options`).
     """
@@ -330,10 +330,9 @@ def release_memory() -> None:
     """Give memory freed by a training run back to the operating system.
 
     ``fit()`` leaves the dataset's iterator in reference cycles, which hold the training
-    data's tensors until the garbage collector runs; and glibc keeps freed heap pages (XLA's
-    compiler leaves many) in the process. Collecting, then trimming the heap, returns them
-    after each model trained. Trimming is skipped where the C library is not glibc (macOS,
-    Windows).
+    data's tensors until the garbage collector runs; and glibc keeps freed heap pages in the
+    process. Collecting, then trimming the heap, returns them after each model trained.
+    Trimming is skipped where the C library is not glibc (macOS, Windows).
     """
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
@@ -343,7 +342,7 @@ def release_memory() -> None:
 def drop_compiled_functions(model: keras.Model) -> None:
     """Forget the model's compiled training, evaluation and prediction functions.
 
-    Their traced graphs (large for a model compiled with XLA) stay in memory as long as the
-    model does; Keras builds them again if ``fit``, ``evaluate`` or ``predict`` is called.
+    Their traced graphs stay in memory as long as the model does; Keras builds them again
+    if ``fit``, ``evaluate`` or ``predict`` is called.
     """
     model.train_function = model.test_function = model.predict_function = None

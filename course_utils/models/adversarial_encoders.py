@@ -234,7 +234,7 @@ def build_bigan(*, latent_dim: int = 32, generator_filters: Sequence[int] = (64,
 def build_aae(*, latent_dim: int = 2, hidden_units: Sequence[int] = (512, 256),
               discriminator_units: Sequence[int] = (256, 256), prior_std: float = 5.0,
               adversarial_weight: float = 1.0, num_classes: int | None = None,
-              learning_rate: float = 1e-3, seed: int = 0, jit_compile: bool = False,
+              learning_rate: float = 1e-3, seed: int = 0,
               steps_per_execution: int = 32) -> AdversarialAutoencoder:
     """Build and compile a dense adversarial autoencoder for flat images in [0, 1].
 
@@ -254,5 +254,5 @@ def build_aae(*, latent_dim: int = 2, hidden_units: Sequence[int] = (512, 256),
                                    num_classes=num_classes, seed=seed, name="aae")
     model.compile(d_optimizer=keras.optimizers.Adam(learning_rate / 2, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-                  steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+                  steps_per_execution=steps_per_execution)
     return model

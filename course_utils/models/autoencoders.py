@@ -78,7 +78,6 @@ def build_autoencoder(
     latent_dim: int = 2,
     activation: str | None = "tanh",
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-4,
-    jit_compile: bool = False,
     steps_per_execution: int = 32,
 ) -> Autoencoder:
     """Build and compile a symmetric MLP autoencoder (the seed's 784-500-300-2, tanh).
@@ -88,7 +87,7 @@ def build_autoencoder(
     the linear autoencoder whose optimum spans the PCA subspace.
 
     Args:
-        jit_compile, steps_per_execution: as in
+        steps_per_execution: as in
             :meth:`~course_utils.training.GenerativeModel.compile`.
 
     Returns:
@@ -99,6 +98,5 @@ def build_autoencoder(
     decoder = build_mlp(latent_dim, tuple(reversed(hidden_units)), input_dim,
                         activation=activation, name="decoder")
     model = Autoencoder(encoder, decoder, name="autoencoder")
-    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
-                  steps_per_execution=steps_per_execution)
+    model.compile(keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
     return model

@@ -269,8 +269,7 @@ def build_dense_conditioner(shape: Sequence[int], hidden_units: Sequence[int], *
 def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
                   hidden_units: Sequence[int] = (1024, 1024), logit_alpha: float | None = None,
                   actnorm: bool = False, dequantize: bool = False, learning_rate=1e-3,
-                  seed: int = 0, jit_compile: bool = False,
-                  steps_per_execution: int = 32) -> RealNVP:
+                  seed: int = 0, steps_per_execution: int = 32) -> RealNVP:
     """Build and compile a RealNVP of ``num_couplings`` affine couplings with checkerboard
     masks of alternating parity, each with a :func:`build_dense_conditioner`.
 
@@ -293,6 +292,5 @@ def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
         if actnorm:
             bijectors.append(ActNorm(shape, name=f"actnorm_{index}"))
     model = RealNVP(bijectors, dequantize=dequantize, seed=seed, name="realnvp")
-    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
-                  steps_per_execution=steps_per_execution)
+    model.compile(keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
     return model

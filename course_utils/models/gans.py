@@ -318,12 +318,6 @@ def training_settings(model: str, options: Mapping[str, Any]) -> dict:
             **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
 
 
-def updates_per_step(model: str, options: Mapping[str, Any]) -> int:
-    """Optimizer updates in one training step of ``model`` with ``options``: its critic
-    steps (:func:`training_settings`) and one generator step."""
-    return training_settings(model, options)["critic_steps"] + 1
-
-
 def make_optimizer(settings: dict, learning_rate_key: str = "learning_rate"):
     """The optimizer a training-settings dict names (e.g. :data:`TRAINING_DEFAULTS`' entries),
     with its learning rate read from ``learning_rate_key``."""
@@ -355,8 +349,7 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
 
 
 def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model, *,
-                 latent_dim: int, steps_per_execution: int = 32, jit_compile: bool = False,
-                 **options) -> GAN:
+                 latent_dim: int, steps_per_execution: int = 32, **options) -> GAN:
     """Make a GAN, WGAN or WGAN-GP of two given networks, compiled with the optimizers of
     :data:`TRAINING_DEFAULTS`.
 
@@ -366,7 +359,6 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
         latent_dim: size of ``z``.
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
-        jit_compile: compile the training step with XLA (faster for dense networks on CPUs).
         **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``, ``beta_1``,
             ``beta_2``, ``critic_steps``), and the model's own options (``num_classes``,
             ``generator_loss``, ``clip_value``, ``penalty_weight``, ``data_range``, ``seed``,
@@ -377,5 +369,5 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
                         critic_steps=settings["critic_steps"], **options)
     gan.compile(d_optimizer=make_optimizer(settings), g_optimizer=make_optimizer(settings),
-                steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+                steps_per_execution=steps_per_execution)
     return gan

@@ -182,7 +182,7 @@ DENSE_SHAPES = {
 
 
 def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "bernoulli",
-              beta: float = 1.0, learning_rate=1e-3, seed: int = 0, jit_compile: bool = False,
+              beta: float = 1.0, learning_rate=1e-3, seed: int = 0,
               steps_per_execution: int = 32, **vae_options) -> VAE:
     """Build and compile a VAE of one of the course's architectures.
 
@@ -193,9 +193,6 @@ def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "be
             ``(batch, 28, 28, 1)`` images.
         latent_dim, likelihood, beta, seed: see :class:`VAE`.
         learning_rate: Adam's, a number or a ``keras.optimizers.schedules`` schedule.
-        jit_compile: compile the training step with XLA, which fuses the dense models'
-            small element-wise operations; compiling takes seconds and memory, so it pays off
-            in long runs only.
         steps_per_execution: training steps per call from Python.
         **vae_options: passed to :class:`VAE` (e.g. ``observation_std``).
     """
@@ -211,6 +208,5 @@ def build_vae(kind: str = "dense", *, latent_dim: int = 2, likelihood: str = "be
         raise ValueError(f"kind must be one of {[*DENSE_SHAPES, 'conv']}, got {kind!r}")
     model = VAE(build_gaussian_encoder(trunk, latent_dim), decoder, likelihood=likelihood,
                 beta=beta, seed=seed, name=f"{kind}_vae", **vae_options)
-    model.compile(keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
-                  steps_per_execution=steps_per_execution)
+    model.compile(keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
     return model

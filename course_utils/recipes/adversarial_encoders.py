@@ -59,9 +59,6 @@ class BiGANRecipe(Recipe):
     def cache_name(self) -> str:
         return "bigan_mnist"
 
-    def updates_per_step(self) -> int:
-        return 2
-
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 
@@ -141,7 +138,6 @@ class AAERecipe(Recipe):
     num_samples: int = by_mode(full=10_000, fast=2_000)
     seed: int = 0
 
-    xla = True
     drop_remainder = False
 
     @property
@@ -153,9 +149,6 @@ class AAERecipe(Recipe):
         """The decoder's classes: ten when supervised."""
         return NUM_CLASSES if self.supervised else None
 
-    def updates_per_step(self) -> int:
-        return 2
-
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 
@@ -164,8 +157,7 @@ class AAERecipe(Recipe):
                          discriminator_units=self.discriminator_units,
                          prior_std=self.prior_std, adversarial_weight=self.adversarial_weight,
                          learning_rate=self.learning_rate, num_classes=self.num_classes,
-                         seed=self.seed, jit_compile=plan.jit_compile,
-                         steps_per_execution=plan.steps_per_execution)
+                         seed=self.seed, steps_per_execution=plan.steps_per_execution)
 
     def training_data(self):
         return data.image_dataset(self.dataset, "train", batch_size=self.batch_size,

@@ -47,7 +47,6 @@ class AutoencoderRecipe(Recipe):
     def build(self, plan: TrainingPlan):
         return build_autoencoder(hidden_units=self.hidden_units, latent_dim=self.latent_dim,
                                  activation=self.activation, learning_rate=self.learning_rate,
-                                 jit_compile=plan.jit_compile,
                                  steps_per_execution=plan.steps_per_execution)
 
     def training_data(self):

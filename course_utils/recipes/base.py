@@ -1,5 +1,5 @@
 """What every recipe shares: a frozen, typed config whose fields are the cache key, the one
-rule for step counts and XLA, the seeds of a recipe's random streams, :func:`load`, and the
+rule for step counts, the seeds of a recipe's random streams, :func:`load`, and the
 registry of the course's trained models.
 
 A recipe is a frozen dataclass: its fields say everything that shapes the trained model
@@ -39,11 +39,6 @@ class SeedStream(enum.IntEnum):
     TEST_DATA = 100  # data the course generates for testing (two moons, Waves)
 
 
-#: A model makes at least this many optimizer updates before XLA is worth compiling: its
-#: fused kernels save part of every update of a dense model on CPUs, but compiling takes
-#: seconds and keeps its programs in memory.
-XLA_MIN_UPDATES = 2000
-
 #: Fixed latents an image GAN's snapshots keep after every epoch (ten of each class for a
 #: conditional model, enough to follow its conditional accuracy over training).
 SNAPSHOT_SIZE = 100
@@ -72,14 +67,12 @@ class TrainingPlan:
     Attributes:
         steps_per_epoch: training steps per epoch (a GAN's generator steps).
         total_steps: ``epochs * steps_per_epoch`` (e.g. a learning-rate schedule's length).
-        jit_compile: whether the training step is compiled with XLA.
         steps_per_execution: training steps per call from Python (the course's 32; the
             benchmark's keras-io side uses 1).
     """
 
     steps_per_epoch: int
     total_steps: int
-    jit_compile: bool
     steps_per_execution: int = 32
 
 
@@ -110,17 +103,14 @@ class Recipe:
     through :func:`by_mode`), among them ``epochs``, ``batch_size`` and ``seed``. They
     define :attr:`cache_name`, :meth:`num_train_examples`, :meth:`build`,
     :meth:`training_data` and :meth:`evaluate`, and, when they need them, :meth:`callbacks`,
-    :meth:`validation_data` and :meth:`updates_per_step`. A field given a value of the wrong
-    type raises ``TypeError`` naming it; a misspelt one is refused by the
-    dataclass itself. Lists given for tuple fields are kept as tuples.
+    :meth:`validation_data`. A field given a value of the wrong type raises ``TypeError``
+    naming it; a misspelt one is refused by the dataclass itself. Lists given for tuple
+    fields are kept as tuples.
 
     Class attributes:
-        xla: the networks gain from XLA (dense ones do; convolutions, LSTMs and the flows'
-            couplings do not on CPUs); :meth:`plan` then compiles long runs with it.
         drop_remainder: the training data drops its last, smaller batch.
     """
 
-    xla: ClassVar[bool] = False
     drop_remainder: ClassVar[bool] = True
 
     def __post_init__(self):
@@ -152,7 +142,7 @@ class Recipe:
         raise NotImplementedError(f"{type(self).__name__} must define num_train_examples")
 
     def build(self, plan: TrainingPlan):
-        """A new compiled model, following ``plan`` (its XLA setting and schedule lengths)."""
+        """A new compiled model, following ``plan`` (its schedule lengths)."""
         raise NotImplementedError(f"{type(self).__name__} must define build")
 
     def training_data(self):
@@ -171,23 +161,13 @@ class Recipe:
         """Keras callbacks of the training run (snapshots, measurements)."""
         return []
 
-    def updates_per_step(self) -> int:
-        """Optimizer updates in one training step (a GAN: its critic steps and one more)."""
-        return 1
-
     # --- what they share -------------------------------------------------------------------------
     def plan(self) -> TrainingPlan:
-        """The one rule for step counts and XLA: a step count from the data's size and batch
-        (:func:`steps_per_epoch`), and XLA for networks that gain from it (:attr:`xla`) when
-        they make at least :data:`XLA_MIN_UPDATES` updates, one or two per step. A model
-        with several critic steps per step (a WGAN) is left without: its compiled step holds
-        every critic step (for WGAN-GP each with a second backward pass) and stays resident.
-        """
+        """The one rule for step counts: the steps of an epoch from the data's size and
+        batch (:func:`steps_per_epoch`), and of the whole run."""
         steps = steps_per_epoch(self.num_train_examples(), self.batch_size,
                                 drop_remainder=self.drop_remainder)
-        updates = self.epochs * steps * self.updates_per_step()
-        jit_compile = self.xla and self.updates_per_step() <= 2 and updates >= XLA_MIN_UPDATES
-        return TrainingPlan(steps, self.epochs * steps, jit_compile)
+        return TrainingPlan(steps, self.epochs * steps)
 
     def cache_config(self, plan: TrainingPlan) -> dict[str, Any]:
         """The cache key's content: the recipe's kind, its fields and its plan."""

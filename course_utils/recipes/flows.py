@@ -84,8 +84,7 @@ class RealNVPRecipe(Recipe):
     affine couplings with checkerboard masks, each conditioner a dense network
     784-1024-1024-1568, an ActNorm after each; Adam 1e-3 with cosine decay, batch 128, 3
     epochs (fast mode: 1 epoch of 3,000 images). Measured on the test digits 0-8 (fast mode:
-    1,000) and 10,000 samples (fast mode: 1,000). No XLA: its large matrix products gain
-    nothing from it, and it keeps its programs in memory.
+    1,000) and 10,000 samples (fast mode: 1,000).
 
     ``metrics`` holds ``test_bpd`` (:func:`~course_utils.metrics.flow_bits_per_dim` of the
     test digits), and ``fid`` and ``fid_cool`` of ``num_samples`` samples at temperature 1

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from course_utils import callbacks, config, data, metrics
-from course_utils.models.gans import build_gan, updates_per_step
+from course_utils.models.gans import build_gan
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
     CourseModel,
@@ -85,20 +85,12 @@ class GANRecipe(Recipe):
         """Whether the networks read flat images (the MLP architecture)."""
         return self.kind == "mlp"
 
-    @property
-    def xla(self) -> bool:
-        """Dense networks gain from XLA; convolutional ones do not."""
-        return self.flatten
-
     def overrides(self) -> dict:
         """The model options this recipe sets besides the defaults (``clip_value``,
         ``critic_steps``)."""
         return {key: value for key, value in (("clip_value", self.clip_value),
                                               ("critic_steps", self.critic_steps))
                 if value is not None}
-
-    def updates_per_step(self) -> int:
-        return updates_per_step(self.model, self.overrides())
 
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
@@ -108,7 +100,6 @@ class GANRecipe(Recipe):
                          num_classes=self.num_classes, conditioning=self.conditioning,
                          generator_loss=self.generator_loss,
                          generator_average=self.generator_average, seed=self.seed,
-                         jit_compile=plan.jit_compile,
                          steps_per_execution=plan.steps_per_execution, **self.overrides())
 
     def training_data(self):
@@ -224,17 +215,13 @@ class RingGANRecipe(Recipe):
     def cache_name(self) -> str:
         return f"{self.model}_ring"
 
-    def updates_per_step(self) -> int:
-        return updates_per_step(self.model, {})
-
     def num_train_examples(self) -> int:
         return self.num_points
 
     def build(self, plan: TrainingPlan):
         return build_gan(self.model, "points", latent_dim=self.latent_dim,
                          learning_rate=self.learning_rate, generator_loss=self.generator_loss,
-                         seed=self.seed, jit_compile=plan.jit_compile,
-                         steps_per_execution=plan.steps_per_execution)
+                         seed=self.seed, steps_per_execution=plan.steps_per_execution)
 
     def training_data(self):
         points, _ = data.gaussian_ring(self.num_points, num_modes=self.num_modes,

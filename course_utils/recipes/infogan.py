@@ -79,9 +79,6 @@ class InfoGANRecipe(Recipe):
     def cache_name(self) -> str:
         return "infogan_mnist" if self.augmentation else "infogan_plain_mnist"
 
-    def updates_per_step(self) -> int:
-        return 2
-
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 

@@ -71,9 +71,6 @@ class RCGANRecipe(Recipe):
                 data.waves(self.num_samples, length=self.length,
                            seed=self.seed + SeedStream.TEST_DATA))
 
-    def updates_per_step(self) -> int:
-        return self.critic_steps + 1
-
     def num_train_examples(self) -> int:
         return self.num_train
 

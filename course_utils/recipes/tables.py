@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils import callbacks, data, tabular
-from course_utils.models.gans import assemble_gan, updates_per_step
+from course_utils.models.gans import assemble_gan
 from course_utils.models.networks.mlp import build_mlp_discriminator
 from course_utils.models.networks.table import build_tabular_generator
 from course_utils.recipes.base import (
@@ -64,8 +64,6 @@ class TabularGANRecipe(Recipe):
     measure_every: int = by_mode(full=89, fast=10)
     seed: int = 0
 
-    xla = True
-
     def __post_init__(self):
         if self.table != "penguins":
             raise ValueError(f"the course has one table, 'penguins'; got {self.table!r}")
@@ -79,9 +77,6 @@ class TabularGANRecipe(Recipe):
         """``(train, held_out, encoder)`` of :func:`penguin_tables` for this recipe."""
         return penguin_tables(held_out_fraction=self.held_out_fraction, seed=self.seed)
 
-    def updates_per_step(self) -> int:
-        return updates_per_step(self.model, {})
-
     def num_train_examples(self) -> int:
         return len(self.tables()[0]) * self.passes_per_epoch
 
@@ -93,7 +88,6 @@ class TabularGANRecipe(Recipe):
         critic = build_mlp_discriminator(encoder.width, hidden_units=self.hidden_units)
         return assemble_gan(self.model, generator, critic, latent_dim=self.latent_dim,
                             data_range=None, seed=self.seed, name=f"penguin_{self.model}",
-                            jit_compile=plan.jit_compile,
                             steps_per_execution=plan.steps_per_execution)
 
     def training_data(self):

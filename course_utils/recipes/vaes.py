@@ -54,11 +54,6 @@ class VAERecipe(Recipe):
         """Whether the model reads flat images (the dense architectures)."""
         return self.kind != "conv"
 
-    @property
-    def xla(self) -> bool:
-        """The dense architectures gain from XLA; the convolutional one does not."""
-        return self.flatten
-
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 
@@ -66,7 +61,6 @@ class VAERecipe(Recipe):
         schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, plan.total_steps)
         return build_vae(self.kind, latent_dim=self.latent_dim, likelihood=self.likelihood,
                          beta=self.beta, learning_rate=schedule, seed=self.seed,
-                         jit_compile=plan.jit_compile,
                          steps_per_execution=plan.steps_per_execution)
 
     def training_data(self):
