@@ -79,6 +79,42 @@ def test_whole_flow_inverts_and_its_log_det_matches_the_jacobian():
                                rtol=1e-4, atol=1e-3)
 
 
+def test_channel_masks_keep_one_half_of_the_channels():
+    mask = flows.channel_mask((2, 3, 4), 0)
+    assert mask.shape == (2, 3, 4) and np.all(mask[..., :2] == 1) and np.all(mask[..., 2:] == 0)
+    np.testing.assert_array_equal(mask + flows.channel_mask((2, 3, 4), 1), 1)
+    with pytest.raises(ValueError, match="even"):
+        flows.channel_mask((2, 2, 3), 0)
+
+
+def test_squeeze_moves_each_2x2_block_into_channels_and_back():
+    x = rng.normal(size=(2, 4, 6, 3)).astype(np.float32)
+    y, log_det = flows.Squeeze().forward(x)
+    assert y.shape == (2, 2, 3, 12)
+    np.testing.assert_array_equal(log_det, 0.0)
+    for dy in (0, 1):  # channel (2 dy + dx) c + k holds pixel (dy, dx)'s channel k
+        for dx in (0, 1):
+            block = slice((2 * dy + dx) * 3, (2 * dy + dx + 1) * 3)
+            np.testing.assert_array_equal(np.asarray(y)[:, :, :, block], x[:, dy::2, dx::2, :])
+    np.testing.assert_array_equal(flows.Squeeze().inverse(y), x)
+    np.testing.assert_array_equal(flows.Unsqueeze().forward(y)[0], x)
+    np.testing.assert_array_equal(flows.Unsqueeze().inverse(x), y)
+
+
+def test_multiscale_flow_inverts_and_its_log_det_matches_the_jacobian():
+    model = _perturbed(flows.build_multiscale_realnvp((4, 4, 1), filters=(4, 6),
+                                                      couplings_per_scale=2, logit_alpha=0.05))
+    assert [type(b).__name__ for b in model.bijectors].count("Squeeze") == 1
+    x = rng.uniform(0.01, 0.99, (3, 4, 4, 1)).astype(np.float32)
+    z, log_det = model.forward(x)
+    assert z.shape == x.shape  # the Unsqueeze at the end
+    np.testing.assert_allclose(model.inverse(z), x, atol=1e-5)
+    np.testing.assert_allclose(log_det, _jacobian_log_det(lambda v: model.forward(v)[0], x),
+                               rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        flows.build_multiscale_realnvp((6, 6, 1), filters=(4, 4, 4))
+
+
 def test_bits_per_dim_counts_the_dequantization_and_logit_terms():
     """A flow with only the logit transform: p(v) = N(logit(p); 0, I) |dy/dv| on [0, 1)^D;
     in bits per dimension of the 0..255 levels: (NLL + D log 256) / (D log 2)."""

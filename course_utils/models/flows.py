@@ -14,6 +14,10 @@ Every piece here is a *bijector* with ``forward(x) -> (y, log_det)`` (``log_det`
   not depend on the changed ones), so ``log |det| = sum((1 - m) * s)``.
 - :class:`LogitTransform`: maps dequantized pixels in (0, 1) to the real line (RealNVP's
   preprocessing), with its log-determinant counted.
+- :class:`ActNorm`: a per-coordinate affine map initialized from data (Glow's).
+- :class:`Squeeze` and :class:`Unsqueeze`: trade space for channels, for the multi-scale
+  flow of :func:`build_multiscale_realnvp` (convolutional conditioners on a coarser image
+  with more channels at each scale, as in Dinh et al.).
 - :class:`RealNVP`: the chain, trained by maximum likelihood on the course's one training
   step; optionally dequantizing its 8-bit inputs itself.
 """
@@ -145,6 +149,49 @@ class ActNorm(keras.layers.Layer):
         return y * ops.exp(self.log_scale) + self.bias
 
 
+def channel_mask(shape: Sequence[int], parity: int) -> np.ndarray:
+    """A ``{0, 1}`` float32 mask of an image ``shape`` ``(height, width, channels)`` that
+    keeps the first half of the channels (``parity`` 0) or the second half (1)."""
+    if parity not in (0, 1):
+        raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+    height, width, channels = (int(size) for size in shape)
+    if channels % 2:
+        raise ValueError(f"a channel mask needs an even number of channels, got {channels}")
+    kept = (np.arange(channels) < channels // 2) == (parity == 0)
+    return np.broadcast_to(kept.astype(np.float32), (height, width, channels)).copy()
+
+
+class Squeeze(keras.layers.Layer):
+    """RealNVP's squeeze: ``(batch, h, w, c) -> (batch, h/2, w/2, 4c)``, each 2 x 2 block of
+    pixels becoming 4 channels (channel ``(2 dy + dx) c + k`` holds pixel ``(dy, dx)``'s
+    channel ``k``). A permutation of the coordinates, so ``log |det| = 0``; later couplings
+    then see a coarser image with more channels."""
+
+    def forward(self, x):
+        _, height, width, channels = ops.shape(x)
+        blocks = ops.reshape(x, (-1, height // 2, 2, width // 2, 2, channels))
+        y = ops.reshape(ops.transpose(blocks, (0, 1, 3, 2, 4, 5)),
+                        (-1, height // 2, width // 2, 4 * channels))
+        return y, ops.zeros((ops.shape(x)[0],))
+
+    def inverse(self, y):
+        _, height, width, channels = ops.shape(y)
+        blocks = ops.reshape(y, (-1, height, width, 2, 2, channels // 4))
+        return ops.reshape(ops.transpose(blocks, (0, 1, 3, 2, 4, 5)),
+                           (-1, 2 * height, 2 * width, channels // 4))
+
+
+class Unsqueeze(Squeeze):
+    """The inverse of :class:`Squeeze`, ``(batch, h, w, 4c) -> (batch, 2h, 2w, c)``: put
+    last in a multi-scale flow, it gives the code ``z`` the image's own shape."""
+
+    def forward(self, x):
+        return super().inverse(x), ops.zeros((ops.shape(x)[0],))
+
+    def inverse(self, y):
+        return super().forward(y)[0]
+
+
 class RealNVP(GenerativeModel):
     """A flow of bijectors with a standard normal base, trained by maximum likelihood.
 
@@ -266,6 +313,43 @@ def build_dense_conditioner(shape: Sequence[int], hidden_units: Sequence[int], *
     return keras.Model(inputs, out, name=name)
 
 
+def build_conv_conditioner(shape: Sequence[int], filters: int, *, num_blocks: int = 1,
+                           name: str = "conditioner") -> keras.Model:
+    """A coupling layer's residual convolutional conditioner for images of ``shape``
+    ``(h, w, c)``, after RealNVP's: a 3 x 3 convolution to ``filters`` channels, then
+    ``num_blocks`` residual blocks (ReLU, 3 x 3 convolution, ReLU, 1 x 1 convolution, added
+    to the block's input), then ReLU and a 3 x 3 convolution to ``2 c`` channels that starts
+    at zero (every coupling starts as the identity). Its weights do not grow with the
+    image's size, as a dense conditioner's do."""
+    shape = tuple(int(size) for size in shape)
+    inputs = keras.Input(shape, name=f"{name}_input")
+    h = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_in")(inputs)
+    for block in range(1, num_blocks + 1):
+        r = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_{block}a")(
+            keras.layers.ReLU()(h))
+        r = keras.layers.Conv2D(filters, 1, name=f"{name}_{block}b")(keras.layers.ReLU()(r))
+        h = keras.layers.Add()([h, r])
+    out = keras.layers.Conv2D(2 * shape[-1], 3, padding="same", kernel_initializer="zeros",
+                              name=f"{name}_out")(keras.layers.ReLU()(h))
+    return keras.Model(inputs, out, name=name)
+
+
+def _preprocessing(shape, logit_alpha: float | None, actnorm: bool) -> list:
+    """The bijectors before the first coupling: the logit transform and an ActNorm."""
+    bijectors = [] if logit_alpha is None else [LogitTransform(logit_alpha, name="logit")]
+    if actnorm:
+        bijectors.append(ActNorm(shape, name="actnorm_input"))
+    return bijectors
+
+
+def _compiled(bijectors, *, name: str, dequantize: bool, seed: int, learning_rate,
+              steps_per_execution: int) -> RealNVP:
+    """A :class:`RealNVP` of ``bijectors``, compiled with Adam at ``learning_rate``."""
+    model = RealNVP(bijectors, dequantize=dequantize, seed=seed, name=name)
+    model.compile(keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
+    return model
+
+
 def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
                   hidden_units: Sequence[int] = (1024, 1024), logit_alpha: float | None = None,
                   actnorm: bool = False, dequantize: bool = False, learning_rate=1e-3,
@@ -281,9 +365,7 @@ def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
         dequantize: see :class:`RealNVP`.
         learning_rate: Adam's (a float or a schedule).
     """
-    bijectors = [] if logit_alpha is None else [LogitTransform(logit_alpha, name="logit")]
-    if actnorm:
-        bijectors.append(ActNorm(shape, name="actnorm_input"))
+    bijectors = _preprocessing(shape, logit_alpha, actnorm)
     for index in range(num_couplings):
         conditioner = build_dense_conditioner(shape, hidden_units,
                                               name=f"conditioner_{index}")
@@ -291,6 +373,49 @@ def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
                                         name=f"coupling_{index}"))
         if actnorm:
             bijectors.append(ActNorm(shape, name=f"actnorm_{index}"))
-    model = RealNVP(bijectors, dequantize=dequantize, seed=seed, name="realnvp")
-    model.compile(keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
-    return model
+    return _compiled(bijectors, name="realnvp", dequantize=dequantize, seed=seed,
+                     learning_rate=learning_rate, steps_per_execution=steps_per_execution)
+
+
+def build_multiscale_realnvp(shape: Sequence[int], *, filters: Sequence[int] = (16, 32, 64),
+                             couplings_per_scale: int = 4, num_blocks: int = 1,
+                             logit_alpha: float | None = None,
+                             dequantize: bool = False, learning_rate=1e-3, seed: int = 0,
+                             steps_per_execution: int = 32) -> RealNVP:
+    """Build and compile a multi-scale RealNVP with convolutional conditioners.
+
+    One scale per entry of ``filters``: at the first, ``couplings_per_scale`` checkerboard
+    couplings on the ``(h, w, c)`` image; before each further one a :class:`Squeeze`, then
+    as many couplings with channel masks of alternating halves on ``(h/2, w/2, 4c)``, then
+    ``(h/4, w/4, 16c)``, ... Each conditioner is a :func:`build_conv_conditioner` of that
+    scale's ``filters`` and ``num_blocks``; an :class:`ActNorm` follows the logit transform
+    and every coupling. :class:`Unsqueeze` layers at the end give ``z`` the image's shape.
+    Call :meth:`RealNVP.initialize` on a batch before training.
+
+    Args:
+        shape: one image's shape, e.g. ``(28, 28, 1)``; its sides divisible by
+            ``2 ** (len(filters) - 1)``.
+        logit_alpha, dequantize, learning_rate, seed, steps_per_execution: as in
+            :func:`build_realnvp`.
+    """
+    height, width, channels = (int(size) for size in shape)
+    factor = 2 ** (len(filters) - 1)
+    if height % factor or width % factor:
+        raise ValueError(f"{len(filters)} scales need sides divisible by {factor}, got {shape}")
+    bijectors = _preprocessing(shape, logit_alpha, actnorm=True)
+    scale_shape = (height, width, channels)
+    for scale, scale_filters in enumerate(filters):
+        if scale:
+            bijectors.append(Squeeze(name=f"squeeze_{scale}"))
+            scale_shape = (scale_shape[0] // 2, scale_shape[1] // 2, 4 * scale_shape[2])
+        for index in range(couplings_per_scale):
+            mask = (channel_mask if scale else checkerboard_mask)(scale_shape, index % 2)
+            name = f"{scale}_{index}"
+            conditioner = build_conv_conditioner(scale_shape, scale_filters,
+                                                 num_blocks=num_blocks,
+                                                 name=f"conditioner_{name}")
+            bijectors.append(AffineCoupling(mask, conditioner, name=f"coupling_{name}"))
+            bijectors.append(ActNorm(scale_shape, name=f"actnorm_{name}"))
+    bijectors += [Unsqueeze(name=f"unsqueeze_{scale}") for scale in range(len(filters) - 1)]
+    return _compiled(bijectors, name="multiscale_realnvp", dequantize=dequantize, seed=seed,
+                     learning_rate=learning_rate, steps_per_execution=steps_per_execution)
