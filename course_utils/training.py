@@ -60,12 +60,12 @@ class GenerativeModel(keras.Model):
         """Mark the model built: its sub-models are Functional models, built on creation."""
         self.built = True
 
-    def compile(self, optimizer, *, jit_compile=False, steps_per_execution=32, **kwargs):
+    def compile(self, optimizer, *, steps_per_execution=32, **kwargs):
         """Compile with the course's defaults, and create the optimizer's slots now (so that
         weights saved after training load into a new model without warnings)."""
         super().compile(
             optimizer=optimizer,
-            jit_compile=jit_compile,
+            jit_compile=False,
             steps_per_execution=steps_per_execution,
             **kwargs,
         )
@@ -154,13 +154,12 @@ class AdversarialModel(GenerativeModel):
     def generator_variables(self):
         return self.generator.trainable_variables
 
-    def compile(self, *, d_optimizer, g_optimizer, jit_compile=False, steps_per_execution=32,
-                **kwargs):
+    def compile(self, *, d_optimizer, g_optimizer, steps_per_execution=32, **kwargs):
         """Compile with one optimizer per player (``self.optimizer`` is the generator's)."""
         keras.Model.compile(
             self,
             optimizer=g_optimizer,
-            jit_compile=jit_compile,
+            jit_compile=False,
             steps_per_execution=steps_per_execution,
             **kwargs,
         )

@@ -284,7 +284,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
         config.set_seed(0)
         with strategy.scope():
             model = build_autoencoder(hidden_units=(16,), learning_rate=0.05)
-        model.compile(keras.optimizers.SGD(0.05), jit_compile=False, steps_per_execution=1)
+        model.compile(keras.optimizers.SGD(0.05), steps_per_execution=1)
         training.train(model, data.make_dataset(x, batch_size=32, shuffle=False), epochs=2)
         results[label] = {"replicas": strategy.num_replicas_in_sync,
                           "weights": [w.tolist() for w in model.get_weights()]}

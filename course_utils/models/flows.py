@@ -40,13 +40,18 @@ ops = keras.ops
 PIXEL_LEVELS = 256
 
 
+def _check_parity(parity) -> None:
+    """A mask's parity picks one of its two complementary halves: 0 or 1."""
+    if parity not in (0, 1):
+        raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+
+
 def checkerboard_mask(shape: Sequence[int], parity: int) -> np.ndarray:
     """A ``{0, 1}`` float32 mask of ``shape`` (without the batch axis) that alternates
     like a checkerboard over the first two axes of an image ``(height, width[, channels])``,
     or over the coordinates of a vector ``(dims,)``; ``parity`` 0 or 1 picks which squares
     are 1 (kept)."""
-    if parity not in (0, 1):
-        raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+    _check_parity(parity)
     shape = tuple(int(size) for size in shape)
     if len(shape) == 1:
         return ((np.arange(shape[0]) + parity) % 2 == 0).astype(np.float32)
@@ -152,8 +157,7 @@ class ActNorm(keras.layers.Layer):
 def channel_mask(shape: Sequence[int], parity: int) -> np.ndarray:
     """A ``{0, 1}`` float32 mask of an image ``shape`` ``(height, width, channels)`` that
     keeps the first half of the channels (``parity`` 0) or the second half (1)."""
-    if parity not in (0, 1):
-        raise ValueError(f"parity must be 0 or 1, got {parity!r}")
+    _check_parity(parity)
     height, width, channels = (int(size) for size in shape)
     if channels % 2:
         raise ValueError(f"a channel mask needs an even number of channels, got {channels}")
