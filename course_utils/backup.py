@@ -39,12 +39,20 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def optimizers_of(model: keras.Model) -> dict:
+    """The model's optimizers by attribute name (``optimizer_names`` of the course's models,
+    e.g. a GAN's ``d_optimizer`` and ``optimizer``; a plain Keras model's ``optimizer``)."""
+    names = getattr(model, "optimizer_names", ("optimizer",))
+    return {name: getattr(model, name) for name in names
+            if getattr(model, name, None) is not None}
+
+
 def require_free_space(folder: Path, model: keras.Model) -> None:
     """Raise ``OSError`` (no space left) unless ``folder``'s disk has room for the model's
     weights and optimizer state with a margin. HDF5 crashes the process, rather than
     raising, when the disk fills up while it writes, so the course checks first."""
-    variables = [*model.weights,
-                 *(model.optimizer.variables if model.optimizer is not None else [])]
+    variables = [*model.weights, *(variable for optimizer in optimizers_of(model).values()
+                                   for variable in optimizer.variables)]
     needed = int(1.2 * sum(np.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
                  + 2048 * len(variables) + 65536)
     free = shutil.disk_usage(folder).free
@@ -111,8 +119,11 @@ class ResumeBackup(keras.callbacks.Callback):
     def restore_weights(self, model: keras.Model) -> None:
         """Load the backup's weights (and optimizer state) into ``model``."""
         state, _ = self._checked_state()
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)  # so its slots load too
+        build_optimizers = getattr(model, "build_optimizers", None)  # the course's models
+        if build_optimizers is not None:
+            build_optimizers()  # so the slots of every optimizer load too
+        elif model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
         model.load_weights(self.folder / state["weights"])
 
     def restore(self, model: keras.Model) -> int:

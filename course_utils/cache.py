@@ -29,7 +29,7 @@ import numpy as np
 
 from course_utils import __version__, config
 from course_utils._tensorflow import keras, tf
-from course_utils.backup import ResumeBackup, require_free_space
+from course_utils.backup import ResumeBackup, optimizers_of, require_free_space
 from course_utils.data import file_sha256
 from course_utils.report import to_jsonable
 from course_utils.training import drop_compiled_functions, release_memory, train
@@ -174,9 +174,8 @@ def _load_entry(name: str, folder: Path, model: keras.Model, structure: str) -> 
         print(f"Cache entry {folder} {problem}; training again.")
         shutil.rmtree(folder, ignore_errors=True)
         return None
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)  # so its slots load too
-    model.load_weights(folder / "model.weights.h5")
+    with _optimizers_hidden(model):
+        model.load_weights(folder / "model.weights.h5")
     print(f"Loaded {name} from the cache ({entry['mode']} mode, trained in "
           f"{entry['train_seconds']:.0f} s).")
     arrays = {}
@@ -185,6 +184,21 @@ def _load_entry(name: str, folder: Path, model: keras.Model, structure: str) -> 
             arrays = {key: stored[key] for key in stored.files}
     return CachedRun(model, entry["history"], entry["train_seconds"], entry["metrics"],
                      from_cache=True, path=folder, arrays=arrays)
+
+
+@contextlib.contextmanager
+def _optimizers_hidden(model: keras.Model):
+    """Hide the model's optimizers while its weights load. A cached model is used, not
+    trained further, so an entry's optimizer state (older entries hold one) is left unread
+    and the optimizer's slots are never created: Adam's would double the model's memory."""
+    optimizers = optimizers_of(model)
+    for name in optimizers:
+        setattr(model, name, None)
+    try:
+        yield
+    finally:
+        for name, optimizer in optimizers.items():
+            setattr(model, name, optimizer)
 
 
 def _writable(folder: Path) -> bool:
@@ -393,6 +407,8 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
     metrics, arrays, written = {}, {}, False
     try:
         drop_compiled_functions(model)
+        if hasattr(model, "release_optimizers"):  # the backup holds the optimizer's state
+            model.release_optimizers()
         release_memory()
         metrics = to_jsonable(dict(evaluate_fn(model))) if evaluate_fn else {}
         arrays = {key: np.asarray(value) for callback in callbacks

@@ -81,7 +81,7 @@ def sample_models(models: Sequence[CourseModel] = IMAGE_MODELS, *, num_samples: 
                   seed: int) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, str]]:
     """Load each model from the cache in turn (training nothing), draw its samples and let it
     go: one model in memory at a time (all of them together need more than a kernel's
-    memory budget; the RealNVP alone loads 27.7 M weights and their Adam slots).
+    memory budget; the RealNVP alone holds 27.7 M weights).
 
     Returns:
         ``(samples, train_seconds, missing)``: by model name, ``(num_samples, 28, 28)``

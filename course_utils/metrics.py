@@ -24,8 +24,6 @@ from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.classifier import FEATURES_LAYER
 from course_utils.models.vaes import reparameterize
 
-CLASSIFIER_BATCH = 200
-
 
 def _as_images(images) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
@@ -63,7 +61,7 @@ def _classifier_outputs(images, classifier: keras.Model | None) -> tuple[np.ndar
     """
     model = (_course_feature_model(config.mode(), str(config.cache_dir()))
              if classifier is None else feature_model(classifier))
-    outputs = apply_in_batches(model, _as_images(images), batch_size=CLASSIFIER_BATCH)
+    outputs = apply_in_batches(model, _as_images(images))
     training.release_memory()  # many eager batches leave freed heap pages behind
     return outputs
 

@@ -75,13 +75,17 @@ class MemorySampler:
                 total += process.memory_info().rss
         return total
 
+    def sample(self) -> int:
+        """Measure now and update both peaks; return the RSS (0 if the process has gone).
+        The runner also calls it after every cell, so that a cell shorter than the
+        sampling interval still counts."""
+        rss = self.current_bytes()
+        self.peak_bytes = max(self.peak_bytes, rss)
+        self.window_peak_bytes = max(self.window_peak_bytes, rss)
+        return rss
+
     def _run(self):
-        while not self._stop.is_set():
-            rss = self.current_bytes()
-            if not rss:  # the process has gone
-                return
-            self.peak_bytes = max(self.peak_bytes, rss)
-            self.window_peak_bytes = max(self.window_peak_bytes, rss)
+        while not self._stop.is_set() and self.sample():  # 0: the process has gone
             self._stop.wait(self.interval)
 
     def reset_window(self) -> None:
@@ -130,10 +134,10 @@ def execute_notebook(path: Path, output_path: Path, report_dir: Path, *,
                 sampler.reset_window()
                 cell_start = time.perf_counter()
                 client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+                sampler.sample()
                 if profile and cell.cell_type == "code":
-                    peak = max(sampler.window_peak_bytes, sampler.current_bytes())
                     print(f"    cell {index:>3}: {time.perf_counter() - cell_start:6.1f} s, "
-                          f"peak {peak / 2**20:6.0f} MiB", flush=True)
+                          f"peak {sampler.window_peak_bytes / 2**20:6.0f} MiB", flush=True)
     finally:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, output_path)

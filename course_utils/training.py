@@ -28,6 +28,12 @@ from course_utils.backup import ResumeBackup
 from course_utils.callbacks import TerminateOnNonFinite, progress_bar
 
 
+def _unbuilt_copy(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A new optimizer of the same class and settings (learning-rate schedule included),
+    without slots."""
+    return type(optimizer).from_config(optimizer.get_config())
+
+
 class GenerativeModel(keras.Model):
     """Base class: one generic ``train_step``/``test_step`` for every single-optimizer model.
 
@@ -43,6 +49,8 @@ class GenerativeModel(keras.Model):
     """
 
     loss_names: tuple[str, ...] = ("loss",)
+    #: The attributes that hold the model's optimizers.
+    optimizer_names: tuple[str, ...] = ("optimizer",)
     grappler_options: tuple[tuple[str, bool], ...] = ()
     #: The classes a conditional model generates (its ``sample`` then needs ``labels``);
     #: None for an unconditional model.
@@ -61,8 +69,9 @@ class GenerativeModel(keras.Model):
         self.built = True
 
     def compile(self, optimizer, *, steps_per_execution=32, **kwargs):
-        """Compile with the course's defaults, and create the optimizer's slots now (so that
-        weights saved after training load into a new model without warnings)."""
+        """Compile with the course's defaults. The optimizer's slots are created when the
+        model is trained (:meth:`build_optimizers`), not here: a model loaded from the
+        cache is only used, and Adam's two moments would double its memory."""
         super().compile(
             optimizer=optimizer,
             jit_compile=False,
@@ -70,7 +79,22 @@ class GenerativeModel(keras.Model):
             **kwargs,
         )
         self.build()
-        self.optimizer.build(self.trainable_variables)
+
+    def build_optimizers(self) -> None:
+        """Create the optimizer's slots for the trainable variables (``fit`` does it first;
+        a resume backup's optimizer state loads into them)."""
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def release_optimizers(self) -> None:
+        """Free the optimizer's slots (Adam's moments: twice the weights) once training is
+        over, by compiling again with an unbuilt copy of the optimizer (same settings)."""
+        self.compile(_unbuilt_copy(self.optimizer),
+                     steps_per_execution=self.steps_per_execution)
+
+    def fit(self, *args, **kwargs):
+        self.build_optimizers()
+        return super().fit(*args, **kwargs)
 
     def check_labels(self, labels) -> None:
         """Raise ValueError unless ``labels`` are given exactly when the model is conditional.
@@ -139,6 +163,7 @@ class AdversarialModel(GenerativeModel):
     # logs an error, sometimes, and then skips the fusion anyway, so turning it off costs
     # nothing.
     grappler_options = (("remapping", False),)
+    optimizer_names = ("d_optimizer", "optimizer")
 
     def __init__(self, *, critic_steps: int = 1, **kwargs):
         if not isinstance(critic_steps, int) or critic_steps < 1:
@@ -165,8 +190,18 @@ class AdversarialModel(GenerativeModel):
         )
         self.build()
         self.d_optimizer = d_optimizer
-        self.d_optimizer.build(self.discriminator_variables)
-        self.optimizer.build(self.generator_variables)
+
+    def build_optimizers(self) -> None:
+        """Create both players' optimizer slots (see :meth:`GenerativeModel.build_optimizers`)."""
+        for optimizer, variables in ((self.d_optimizer, self.discriminator_variables),
+                                     (self.optimizer, self.generator_variables)):
+            if not optimizer.built:
+                optimizer.build(variables)
+
+    def release_optimizers(self) -> None:
+        self.compile(d_optimizer=_unbuilt_copy(self.d_optimizer),
+                     g_optimizer=_unbuilt_copy(self.optimizer),
+                     steps_per_execution=self.steps_per_execution)
 
     def discriminator_losses(self, batch, training: bool) -> dict:
         raise NotImplementedError(f"{type(self).__name__} must implement discriminator_losses")

@@ -207,6 +207,7 @@ def test_generator_average_is_an_exponential_moving_average(tmp_path):
                                model.average_generator.predict(z, verbose=0), rtol=1e-6)
     model.save_weights(tmp_path / "gan.weights.h5")
     reloaded = _small_model(gans.GAN, 1, generator_average=0.9)
+    reloaded.build_optimizers()  # the file holds the trained optimizers' state too
     reloaded.load_weights(tmp_path / "gan.weights.h5")
     for saved, loaded in zip(averages[-1], reloaded.average_generator.get_weights(),
                              strict=True):

@@ -12,6 +12,7 @@ from fault_worker import TinyFlow  # tests/ is on sys.path (pytest prepends it)
 
 from course_utils import cache, callbacks, config, data, losses, training
 from course_utils._tensorflow import keras
+from course_utils.backup import ResumeBackup
 from course_utils.models.autoencoders import build_autoencoder, build_mlp
 
 ops = keras.ops
@@ -365,3 +366,42 @@ def test_train_applies_the_models_grappler_options_while_it_trains():
                    callbacks=[Peek()])
     assert seen and not any(seen)
     assert tf.config.optimizer.get_experimental_options().get("remapping", True) is before
+
+
+def _build_tiny_gan():
+    model = TinyGAN()
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(1e-3),
+                  steps_per_execution=4)
+    return model
+
+
+def test_optimizer_slots_exist_only_while_training(isolated_cache):
+    dataset = data.make_dataset(gaussian_data(dim=1), batch_size=64)
+    assert not _build_tiny_gan().optimizer.built  # compiling creates no slots
+    first = cache.load_or_train("gan", _build_tiny_gan, config_dict={}, epochs=2,
+                                train_data=dataset)
+    second = cache.load_or_train("gan", _build_tiny_gan, config_dict={}, epochs=2,
+                                 train_data=dataset)
+    assert second.from_cache
+    for run in (first, second):  # freed after training; never created for a loaded model
+        assert not run.model.optimizer.built and not run.model.d_optimizer.built
+    for trained, loaded in zip(first.model.weights, second.model.weights, strict=True):
+        np.testing.assert_array_equal(trained.numpy(), loaded.numpy())
+    np.testing.assert_allclose(float(first.model.optimizer.learning_rate), 1e-3)
+    trained_further = fit(first.model, gaussian_data(dim=1), 1)  # fit creates them again
+    assert trained_further.epochs_completed == 1 and first.model.d_optimizer.built
+
+
+def test_a_resumed_gan_gets_both_optimizers_state_back(isolated_cache):
+    dataset = data.make_dataset(gaussian_data(dim=1), batch_size=64)
+    run = cache.load_or_train("gan", _build_tiny_gan, config_dict={}, epochs=3,
+                              train_data=dataset, callbacks=[InterruptAtEpoch(2)])
+    assert run.interrupted
+    resumed = _build_tiny_gan()
+    backup = next(isolated_cache.glob("gan-*.backup"))
+    structure = cache.structure_fingerprint(resumed)
+    assert ResumeBackup(backup, structure=structure).restore(resumed) == 2
+    steps = 2 * 512 // 64  # two epochs of 512 points in batches of 64
+    assert int(resumed.d_optimizer.iterations) == int(resumed.optimizer.iterations) == steps
+    moments = [v for v in resumed.d_optimizer.variables if "momentum" in v.path]
+    assert moments and all(np.any(v.numpy() != 0) for v in moments)

@@ -20,7 +20,7 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.autoencoders import build_mlp
 from course_utils.models.gans import GAN, TRAINING_DEFAULTS, make_optimizer
@@ -106,7 +106,7 @@ class BiGAN(GAN):
         real_scores, fake_scores = self.pair_scores(batch, training)
         return {"g_loss": losses.discriminator_loss(fake_scores, real_scores)}
 
-    def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
+    def encode(self, images, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """``E(x)`` ``(n, latent_dim)`` of images in [0, 1] ``(n, *data_shape)``."""
         return apply_in_batches(self.encoder, self.to_data_range(images),
                                 batch_size=batch_size)
@@ -190,11 +190,11 @@ class AdversarialAutoencoder(AdversarialModel):
         return {"g_loss": reconstruction + self.adversarial_weight * adversarial,
                 "reconstruction": reconstruction}
 
-    def encode(self, images, *, batch_size: int = 1000) -> np.ndarray:
+    def encode(self, images, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Codes ``(n, latent_dim)`` of flat images in [0, 1]."""
         return apply_in_batches(self.encoder, images, batch_size=batch_size)
 
-    def decode(self, codes, labels=None, *, batch_size: int = 1000) -> np.ndarray:
+    def decode(self, codes, labels=None, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Images in [0, 1] ``(n, input_dim)``: the Bernoulli means of the decoder."""
         self.check_labels(labels)
         inputs = np.asarray(codes, np.float32) if labels is None else (

@@ -31,7 +31,7 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.training import GenerativeModel
 
 ops = keras.ops
@@ -235,14 +235,18 @@ class RealNVP(GenerativeModel):
             log_det = log_det + step_log_det
         return x, log_det
 
-    def initialize(self, x) -> None:
-        """Initialize every :class:`ActNorm` from the batch ``x`` (images in [0, 1] when the
-        model dequantizes): each sees the batch as the bijectors before it leave it."""
+    def initialize(self, x, *, batch_size: int = INFERENCE_BATCH) -> None:
+        """Initialize every :class:`ActNorm` from the examples ``x`` (images in [0, 1] when
+        the model dequantizes): each sees them as the bijectors before it leave them. They
+        pass one bijector at a time, ``batch_size`` at a time, so a convolutional
+        conditioner's activations never exist for all of ``x`` at once."""
         x = self.dequantized(x) if self.dequantize else ops.convert_to_tensor(x, "float32")
+        x = np.asarray(x)
         for bijector in self.bijectors:
             if isinstance(bijector, ActNorm):
                 bijector.initialize(x)
-            x = bijector.forward(x)[0]
+            x = apply_in_batches(lambda batch, bijector=bijector: bijector.forward(batch)[0], x,
+                                 batch_size=batch_size)
 
     def forward_steps(self, x) -> list:
         """``x`` and its image after each bijector (for plotting a flow layer by layer)."""
@@ -267,7 +271,7 @@ class RealNVP(GenerativeModel):
         return {"loss": ops.mean(self.negative_log_likelihood(x))}
 
     def sample(self, num_samples: int, *, seed: int = 0, labels=None, temperature: float = 1.0,
-               batch_size: int = 1000) -> np.ndarray:
+               batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Invert ``num_samples`` draws of ``N(0, temperature^2 I)``; images are clipped
         to [0, 1]. A RealNVP is unconditional, so ``labels`` stays None."""
         self.check_labels(labels)
@@ -276,13 +280,13 @@ class RealNVP(GenerativeModel):
             (num_samples, *shape)).astype(np.float32)
         return self.decode(z, batch_size=batch_size)
 
-    def encode(self, x, *, batch_size: int = 1000) -> np.ndarray:
+    def encode(self, x, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """``z = f(x)`` in batches; images are taken at their pixel centres,
         ``(level + 1/2) / 256``, when the model dequantizes."""
         return apply_in_batches(lambda batch: self.forward(self._centred(batch))[0], x,
                                 batch_size=batch_size)
 
-    def decode(self, z, *, batch_size: int = 1000) -> np.ndarray:
+    def decode(self, z, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """``x = f^-1(z)`` in batches (clipped to [0, 1] when the model dequantizes)."""
         x = apply_in_batches(self.inverse, z, batch_size=batch_size)
         return np.clip(x, 0.0, 1.0) if self.dequantize else x

@@ -23,7 +23,7 @@ import numpy as np
 
 from course_utils import losses
 from course_utils._tensorflow import keras
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.models.networks.conv import build_conv_discriminator, build_conv_generator
 from course_utils.models.networks.mlp import build_mlp_discriminator, build_mlp_generator
 from course_utils.training import AdversarialModel
@@ -109,7 +109,7 @@ class GAN(AdversarialModel):
     def call(self, z, training=False):
         return self.generate(z, training=training)
 
-    def score_gap(self, real, fake, labels=None, *, batch_size: int = 1000) -> float:
+    def score_gap(self, real, fake, labels=None, *, batch_size: int = INFERENCE_BATCH) -> float:
         """``mean D(real) - mean D(fake)`` in raw scores, for examples in the data's range and
         layout (``labels``, for a conditional model, go with both). For a WGAN's critic this
         is its estimate of the Wasserstein-1 distance between the two samples."""
@@ -164,7 +164,7 @@ class GAN(AdversarialModel):
 
     # --- using a trained model ------------------------------------------------------------------
     def sample(self, num_samples: int, *, seed: int = 0, labels=None, averaged: bool = True,
-               batch_size: int = 1000) -> np.ndarray:
+               batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Generate ``num_samples`` examples from fresh latents drawn with ``seed``.
 
         Args:
@@ -187,7 +187,7 @@ class GAN(AdversarialModel):
         return low + (high - low) * np.asarray(images, np.float32)
 
     def generate_from(self, latents, *, labels=None, averaged: bool = True,
-                      batch_size: int = 1000) -> np.ndarray:
+                      batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Like :meth:`sample`, from given latents ``(n, latent_dim)`` (e.g. fixed ones, or
         an interpolation)."""
         self.check_labels(labels)

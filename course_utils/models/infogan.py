@@ -11,7 +11,7 @@ from scipy.special import softmax
 from course_utils import losses
 from course_utils._tensorflow import keras
 from course_utils.augmentation import RandomAffine
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.geometry import IMAGE_SHAPE
 from course_utils.models.gans import GAN, make_optimizer
 from course_utils.models.networks.conv import build_conv_generator, conv_features
@@ -202,7 +202,7 @@ class InfoGAN(GAN):
 
     # --- using a trained model ------------------------------------------------------------------
     def sample(self, num_samples: int, *, seed: int = 0, labels=None, categories=None,
-               continuous=None, batch_size: int = 1000) -> np.ndarray:
+               continuous=None, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Images ``(num_samples, 28, 28, 1)`` in [0, 1] from fresh noise drawn with ``seed``
         and the given codes: integer ``categories (num_samples,)`` and ``continuous
         (num_samples, num_continuous)``, each drawn from its prior when None.
@@ -220,7 +220,7 @@ class InfoGAN(GAN):
         return self.generate_from(self.latent_codes(noise, categories, continuous),
                                   batch_size=batch_size)
 
-    def recognize(self, images, *, batch_size: int = 1000):
+    def recognize(self, images, *, batch_size: int = INFERENCE_BATCH):
         """Q on images in [0, 1] ``(n, 28, 28, 1)``: ``(category probabilities (n,
         num_categories), continuous means (n, num_continuous))``."""
 

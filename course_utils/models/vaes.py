@@ -16,7 +16,7 @@ from scipy import special
 
 from course_utils import losses
 from course_utils._tensorflow import keras
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.geometry import BOTTLENECK_SIDE, IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.autoencoders import build_mlp
 from course_utils.training import GenerativeModel
@@ -133,12 +133,12 @@ class VAE(GenerativeModel):
         z_mean, _ = self.encoder(images, training=training)
         return self.decoder(z_mean, training=training)
 
-    def encode(self, images, *, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, images, *, batch_size: int = INFERENCE_BATCH) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of ``q(z|x)`` for ``(n, ...)`` images, each
         ``(n, latent_dim)``."""
         return apply_in_batches(self.encoder, images, batch_size=batch_size)
 
-    def decode(self, codes, *, batch_size: int = 1000) -> np.ndarray:
+    def decode(self, codes, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The mean of ``p(x|z)`` for ``(n, latent_dim)`` codes: images in [0, 1], shaped like
         the training images (Bernoulli: ``sigmoid(logits)``; Gaussian: the clipped means)."""
         outputs = apply_in_batches(self.decoder, codes, batch_size=batch_size)

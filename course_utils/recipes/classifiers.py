@@ -60,7 +60,7 @@ class CourseClassifierRecipe(Recipe):
 
     def evaluate(self, model) -> dict:
         test_images, test_labels = data.load_images("mnist", "test")
-        logits = apply_in_batches(model, test_images, batch_size=metrics.CLASSIFIER_BATCH)
+        logits = apply_in_batches(model, test_images)
         return {"test_accuracy": float(np.mean(logits.argmax(axis=1) == test_labels))}
 
 
