@@ -93,6 +93,8 @@ class GenerativeModel(keras.Model):
                      steps_per_execution=self.steps_per_execution)
 
     def fit(self, *args, **kwargs):
+        """Keras's ``fit``, with the optimizers' slots created first (Keras would build
+        only ``self.optimizer``, and on every trainable variable)."""
         self.build_optimizers()
         return super().fit(*args, **kwargs)
 
