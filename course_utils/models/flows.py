@@ -240,8 +240,7 @@ class RealNVP(GenerativeModel):
         the model dequantizes): each sees them as the bijectors before it leave them. They
         pass one bijector at a time, ``batch_size`` at a time, so a convolutional
         conditioner's activations never exist for all of ``x`` at once."""
-        x = self.dequantized(x) if self.dequantize else ops.convert_to_tensor(x, "float32")
-        x = np.asarray(x)
+        x = np.asarray(self.dequantized(x) if self.dequantize else x, np.float32)
         for bijector in self.bijectors:
             if isinstance(bijector, ActNorm):
                 bijector.initialize(x)
