@@ -5,6 +5,11 @@ keras, tf``. Importing this module:
 
 - selects the TensorFlow backend for Keras (unless ``KERAS_BACKEND`` is already set),
 - raises TensorFlow's C++ log threshold to warnings-and-errors-only (unless set),
+- has TensorFlow's oneDNN CPU allocator take memory from the system allocator (unless
+  ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR`` is set): its own pool never gives memory back, so in
+  a chapter that trains one model after another the next model's memory came on top of
+  the largest one before it; from the system allocator it goes back between models (and
+  on two cores training was not slower),
 - hides the few lines TensorFlow's CUDA stubs print to the OS-level stderr while it loads
   and probes devices on a machine without a GPU (they are not Python warnings and no
   environment variable silences them; genuine errors still raise Python exceptions;
@@ -21,6 +26,7 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 
 @contextlib.contextmanager
@@ -46,6 +52,7 @@ with _silenced_os_stderr():
 
     tf.config.list_physical_devices()  # the CUDA probe logs here; do it while silenced
     import keras
+    from tensorflow.python.framework import ops as _framework_ops  # the gradient registry
 
 
 def absorb_first_use_notices() -> None:
@@ -62,6 +69,31 @@ def absorb_first_use_notices() -> None:
         tape.gradient(y, x)
 
 
+@contextlib.contextmanager
+def forgetting_custom_gradients():
+    """Unregister, when the block ends, the custom gradients TensorFlow registered in it.
+
+    Every optimizer step that Keras traces sums its gradients over the replicas with
+    ``tf.distribute``'s ``all_reduce``, even with one replica, and ``all_reduce`` wraps them
+    in a ``tf.custom_gradient``. In a traced function that registers a gradient function,
+    under a new name, in TensorFlow's process-wide registry, where it stays: it holds the
+    step's gradient tensors, so their graph, and through the graph every variable of the
+    model and of its optimizer, outlive the model: each training left its weights and its
+    optimizer's slots behind. Nothing looks these gradients up once the step is traced
+    (they would be gradients of the gradients' sum), so the names added in the block are
+    dropped, and a deleted model's memory is freed. Does nothing where the registry is not
+    found."""
+    names = getattr(getattr(_framework_ops, "_gradient_registry", None), "_registry", None)
+    before = set(names) if isinstance(names, dict) else set()
+    try:
+        yield
+    finally:
+        if isinstance(names, dict):
+            for name in set(names) - before:
+                if name.startswith("CustomGradient-"):
+                    del names[name]
+
+
 class _DropRetracingWarnings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
@@ -76,4 +108,4 @@ if keras.backend.backend() != "tensorflow":
         "before importing course_utils."
     )
 
-__all__ = ["keras", "tf"]
+__all__ = ["forgetting_custom_gradients", "keras", "tf"]

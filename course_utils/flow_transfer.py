@@ -40,8 +40,7 @@ def few_shot_transfer(model, examples, held_out, *, space: str, rank: int,
     codes = np.asarray(into_space(model.dequantized(examples))[0])
     floor = choose_noise_floor(codes, rank=rank, candidates=NOISE_FLOORS)
     gaussian = LowRankGaussian(rank, floor).fit(codes)
-    held_out_codes, log_det = (np.asarray(value) for value in
-                               into_space(model.dequantized(held_out)))
+    held_out_codes, log_det = apply_in_batches(into_space, model.dequantized(held_out))
     nll = -(gaussian.log_prob(held_out_codes) + log_det)
     draws = gaussian.sample(num_samples, seed=seed).reshape(num_samples, *codes.shape[1:])
     samples = np.clip(apply_in_batches(out_of_space, draws.astype(np.float32)), 0.0, 1.0)

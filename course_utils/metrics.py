@@ -18,7 +18,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
 
 from course_utils import config, data, losses, training
-from course_utils._tensorflow import keras
+from course_utils._tensorflow import forgetting_custom_gradients, keras
 from course_utils.batching import apply_in_batches
 from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.classifier import FEATURES_LAYER
@@ -311,8 +311,9 @@ def transfer_accuracy(train_series, train_labels, test_series, test_labels, *,
     ])
     model.compile(keras.optimizers.Adam(3e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(data.make_dataset(train_series, train_labels, batch_size=64, seed=seed),
-              epochs=10, verbose=0, shuffle=False)  # the data set shuffles itself
+    with forgetting_custom_gradients():  # so that the model is freed when it goes
+        model.fit(data.make_dataset(train_series, train_labels, batch_size=64, seed=seed),
+                  epochs=10, verbose=0, shuffle=False)  # the data set shuffles itself
     predicted = apply_in_batches(model, test_series).argmax(axis=1)
     training.release_memory()
     return float(np.mean(predicted == test_labels))

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from course_utils._tensorflow import keras, tf
+from course_utils._tensorflow import forgetting_custom_gradients, keras, tf
 from course_utils.backup import ResumeBackup
 from course_utils.callbacks import TerminateOnNonFinite, progress_bar
 
@@ -309,7 +309,9 @@ def train(
     start = time.perf_counter()
     interrupted = False
     try:
-        with graph_optimizer_options(**dict(getattr(model, "grappler_options", ()))):
+        # forgetting_custom_gradients: else the trained graph keeps the model alive for good
+        with (graph_optimizer_options(**dict(getattr(model, "grappler_options", ()))),
+              forgetting_custom_gradients()):
             model.fit(
                 train_data,
                 epochs=epochs,

@@ -56,6 +56,26 @@ def test_coupling_inverts_and_its_log_det_matches_the_jacobian(shape):
     np.testing.assert_array_equal(np.asarray(y)[:, kept], x[:, kept])
 
 
+@pytest.mark.parametrize("shape", [(4, 4, 1), (5,)])
+def test_dense_conditioner_reads_the_kept_and_writes_the_changed_coordinates_only(shape):
+    """Its outputs are zero at the kept coordinates, do not depend on the changed ones, and
+    its weights are those of a network from the k kept to 2 x the m changed coordinates."""
+    mask = (flows.checkerboard_mask(shape, 0) if len(shape) == 3
+            else np.array([1, 0, 1, 0, 0], np.float32))
+    conditioner = _perturbed(flows.build_dense_conditioner(mask, (7,)))
+    kept, changed = int(mask.sum()), int(mask.size - mask.sum())
+    assert conditioner.count_params() == (kept + 1) * 7 + (7 + 1) * 2 * changed
+    x = rng.standard_normal((3, *shape)).astype(np.float32)
+    out = np.asarray(conditioner(x))
+    assert out.shape == (3, *shape[:-1], 2 * shape[-1])
+    both = np.concatenate([mask, mask], axis=-1).astype(bool)  # (log-scale, shift) channels
+    assert np.all(out[:, both] == 0) and np.any(out[:, ~both] != 0)
+    other = np.where(mask.astype(bool), x, rng.standard_normal(x.shape)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(conditioner(other)), out)
+    inputs = conditioner.get_layer("conditioner_kept")(x)
+    np.testing.assert_array_equal(inputs, x.reshape(3, -1)[:, mask.reshape(-1) == 1])
+
+
 def test_logit_transform_against_numpy():
     logit = flows.LogitTransform(0.05)
     v = rng.uniform(0, 1, (4, 5)).astype(np.float32)
@@ -236,6 +256,11 @@ def test_flow_recipes_train_measure_cache_and_transfer():
     assert 0.5 < run.metrics["test_bpd"] < 8.0  # below uniform's 8 bits after the ActNorms
     again = recipes.load(small)
     assert again.from_cache and again.metrics == run.metrics
+    multiscale = recipes.load(recipes.MultiscaleRealNVPRecipe(
+        filters=(4, 4, 4), couplings_per_scale=2, train_limit=256, test_limit=100,
+        num_samples=100))
+    assert multiscale.model.sample(2).shape == (2, 28, 28, 1)
+    assert 0.5 < multiscale.metrics["test_bpd"] < 8.0
 
     images, labels = data.load_images("mnist", "test", limit=300)
     nines = images[labels == 9]

@@ -1,16 +1,18 @@
 """The one training design: a tiny model of each kind trains on synthetic data, and the
 callbacks, the cache and the multi-device path behave."""
 
+import gc
 import json
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import numpy as np
 import pytest
 from fault_worker import TinyFlow  # tests/ is on sys.path (pytest prepends it)
 
-from course_utils import cache, callbacks, config, data, losses, training
+from course_utils import _tensorflow, cache, callbacks, config, data, losses, training
 from course_utils._tensorflow import keras
 from course_utils.backup import ResumeBackup
 from course_utils.models.autoencoders import build_autoencoder, build_mlp
@@ -405,3 +407,28 @@ def test_a_resumed_gan_gets_both_optimizers_state_back(isolated_cache):
     assert int(resumed.d_optimizer.iterations) == int(resumed.optimizer.iterations) == steps
     moments = [v for v in resumed.d_optimizer.variables if "momentum" in v.path]
     assert moments and all(np.any(v.numpy() != 0) for v in moments)
+
+
+def _custom_gradients(names):
+    return {name for name in names if name.startswith("CustomGradient-")}
+
+
+def test_a_trained_model_is_freed_once_deleted():
+    """Keras's optimizer step registers a custom gradient (its replicas' all_reduce) that
+    would hold the traced step, and through it every variable, for good; train drops it."""
+    registry = _tensorflow._framework_ops._gradient_registry._registry
+    before = set(registry)
+    plain = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    plain.compile("adam", "mse")
+    plain.fit(gaussian_data(dim=1), gaussian_data(dim=1), epochs=1, verbose=0)
+    leaked = _custom_gradients(set(registry) - before)
+    assert leaked  # what a plain fit leaves behind
+    for name in leaked:  # (not to leak it here)
+        del registry[name]
+    model = _build_tiny_gan()
+    fit(model, gaussian_data(dim=1), 1)
+    assert not _custom_gradients(set(registry) - before)
+    variables = [weakref.ref(weight.value) for weight in model.weights]
+    del model
+    gc.collect()
+    assert all(variable() is None for variable in variables)

@@ -303,20 +303,54 @@ class RealNVP(GenerativeModel):
         return coupling.mask.shape
 
 
-def build_dense_conditioner(shape: Sequence[int], hidden_units: Sequence[int], *,
+class TakeCoordinates(keras.layers.Layer):
+    """``(batch, *any)`` -> ``(batch, len(indices))``: the flattened inputs at ``indices``,
+    a fixed gather; an index of -1 gives a zero."""
+
+    def __init__(self, indices: Sequence[int], **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(index) for index in indices]
+
+    def call(self, inputs):
+        size = math.prod(inputs.shape[1:])
+        padded = ops.pad(ops.reshape(inputs, (-1, size)), ((0, 0), (0, 1)))  # a zero at `size`
+        indices = np.asarray(self.indices, np.int32)
+        return ops.take(padded, np.where(indices < 0, size, indices), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "indices": self.indices}
+
+
+def build_dense_conditioner(mask, hidden_units: Sequence[int], *,
                             name: str = "conditioner") -> keras.Model:
-    """A coupling layer's conditioner for examples of ``shape``: flattened, ReLU dense
-    layers of ``hidden_units``, then a linear layer to twice the example's size, reshaped
-    to ``(*shape[:-1], 2 * shape[-1])`` (vectors: ``(2 * dims,)``). The last layer starts at
-    zero, so every coupling starts as the identity (log-scale 0, shift 0)."""
-    shape = tuple(int(size) for size in shape)
-    inputs = keras.Input(shape, name=f"{name}_input")
-    h = keras.layers.Flatten()(inputs) if len(shape) > 1 else inputs
+    """A coupling layer's dense conditioner for the ``{0, 1}`` ``mask`` of an example's
+    shape ``(*spatial, c)`` (vectors: ``(dims,)``).
+
+    Its input layer sees only the ``k`` kept coordinates (the others are masked to zero),
+    ReLU dense layers of ``hidden_units`` follow, and a linear layer gives a log-scale and
+    a shift for each of the ``m`` changed coordinates only: ``(k + 2m) * units`` weights
+    where a conditioner of the whole example would need ``3 D * units``. The outputs are
+    laid out as :class:`AffineCoupling` reads them, ``(*spatial, 2 c)`` (vectors:
+    ``(2 dims,)``), with zeros at the kept coordinates. The last layer starts at zero, so
+    every coupling starts as the identity (log-scale 0, shift 0)."""
+    mask = np.asarray(mask, np.float32)
+    flat = mask.reshape(-1).astype(bool)
+    kept, changed = np.flatnonzero(flat), np.flatnonzero(~flat)
+    inputs = keras.Input(mask.shape, name=f"{name}_input")
+    h = TakeCoordinates(kept, name=f"{name}_kept")(inputs)
     for index, units in enumerate(hidden_units, start=1):
         h = keras.layers.Dense(units, activation="relu", name=f"{name}_{index}")(h)
-    out = keras.layers.Dense(2 * int(np.prod(shape)), kernel_initializer="zeros",
+    out = keras.layers.Dense(2 * len(changed), kernel_initializer="zeros",
                              name=f"{name}_out")(h)
-    out = keras.layers.Reshape((*shape[:-1], 2 * shape[-1]))(out)
+    # Where each output of the (*spatial, 2c) layout comes from: part * m + the rank of a
+    # changed coordinate (part 0: its log-scale, 1: its shift), or -1 (zero) for a kept one.
+    rank = np.full(flat.size, -1)
+    rank[changed] = np.arange(len(changed))
+    coordinates = np.arange(flat.size).reshape((*mask.shape[:-1], 1, mask.shape[-1]))
+    parts = np.arange(2).reshape(2, 1)
+    source = np.where(flat[coordinates], -1, parts * len(changed) + rank[coordinates])
+    out = TakeCoordinates(source.reshape(-1), name=f"{name}_layout")(out)
+    out = keras.layers.Reshape((*mask.shape[:-1], 2 * mask.shape[-1]))(out)
     return keras.Model(inputs, out, name=name)
 
 
@@ -374,10 +408,9 @@ def build_realnvp(shape: Sequence[int], *, num_couplings: int = 8,
     """
     bijectors = _preprocessing(shape, logit_alpha, actnorm)
     for index in range(num_couplings):
-        conditioner = build_dense_conditioner(shape, hidden_units,
-                                              name=f"conditioner_{index}")
-        bijectors.append(AffineCoupling(checkerboard_mask(shape, index % 2), conditioner,
-                                        name=f"coupling_{index}"))
+        mask = checkerboard_mask(shape, index % 2)
+        conditioner = build_dense_conditioner(mask, hidden_units, name=f"conditioner_{index}")
+        bijectors.append(AffineCoupling(mask, conditioner, name=f"coupling_{index}"))
         if actnorm:
             bijectors.append(ActNorm(shape, name=f"actnorm_{index}"))
     return _compiled(bijectors, name="realnvp", dequantize=dequantize, seed=seed,

@@ -45,7 +45,13 @@ from course_utils.recipes.classifiers import (
     DownstreamClassifierRecipe,
     course_classifier,
 )
-from course_utils.recipes.flows import FLOW_DIGITS, MoonsFlowRecipe, RealNVPRecipe
+from course_utils.recipes.flows import (
+    FLOW_DIGITS,
+    DigitFlowRecipe,
+    MoonsFlowRecipe,
+    MultiscaleRealNVPRecipe,
+    RealNVPRecipe,
+)
 from course_utils.recipes.gans import GANRecipe, RingGANRecipe, conditional_gan, wasserstein_gan
 from course_utils.recipes.infogan import AffineMoves, InfoGANRecipe, paper_infogan
 from course_utils.recipes.sequences import RCGANRecipe
@@ -71,10 +77,12 @@ __all__ = [
     "BiGANRecipe",
     "CourseClassifierRecipe",
     "CourseModel",
+    "DigitFlowRecipe",
     "DownstreamClassifierRecipe",
     "GANRecipe",
     "InfoGANRecipe",
     "MoonsFlowRecipe",
+    "MultiscaleRealNVPRecipe",
     "RCGANRecipe",
     "RealNVPRecipe",
     "Recipe",
