@@ -8,8 +8,7 @@ keras, tf``. Importing this module:
 - has TensorFlow's oneDNN CPU allocator take memory from the system allocator (unless
   ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR`` is set): its own pool never gives memory back, so in
   a chapter that trains one model after another the next model's memory came on top of
-  the largest one before it; from the system allocator it goes back between models (and
-  on two cores training was not slower),
+  the largest one before it; from the system allocator it goes back between models,
 - hides the few lines TensorFlow's CUDA stubs print to the OS-level stderr while it loads
   and probes devices on a machine without a GPU (they are not Python warnings and no
   environment variable silences them; genuine errors still raise Python exceptions;
