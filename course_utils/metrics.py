@@ -19,7 +19,7 @@ from sklearn.neural_network import MLPClassifier
 
 from course_utils import config, data, losses, training
 from course_utils._tensorflow import forgetting_custom_gradients, keras
-from course_utils.batching import apply_in_batches
+from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.geometry import IMAGE_SHAPE, NUM_PIXELS
 from course_utils.models.classifier import FEATURES_LAYER
 from course_utils.models.vaes import reparameterize
@@ -459,7 +459,7 @@ def bits_per_dim(nll_nats, num_dims: int, *, data_scale: float = 1.0):
     return (nll + num_dims * math.log(data_scale)) / (num_dims * math.log(2.0))
 
 
-def flow_bits_per_dim(model, images, *, batch_size: int = 500) -> float:
+def flow_bits_per_dim(model, images, *, batch_size: int = INFERENCE_BATCH) -> float:
     """Mean bits per dimension of 8-bit ``images`` (in [0, 1]) under a dequantizing flow:
     its NLL of uniformly dequantized pixels, on the scale of the 256 levels."""
     nll = apply_in_batches(model.negative_log_likelihood, images, batch_size=batch_size)

@@ -275,8 +275,8 @@ class RealNVP(GenerativeModel):
         to [0, 1]. A RealNVP is unconditional, so ``labels`` stays None."""
         self.check_labels(labels)
         shape = self.example_shape
-        z = temperature * np.random.default_rng(seed).standard_normal(
-            (num_samples, *shape)).astype(np.float32)
+        z = np.random.default_rng(seed).standard_normal((num_samples, *shape), np.float32)
+        z *= temperature
         return self.decode(z, batch_size=batch_size)
 
     def encode(self, x, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
@@ -288,7 +288,7 @@ class RealNVP(GenerativeModel):
     def decode(self, z, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """``x = f^-1(z)`` in batches (clipped to [0, 1] when the model dequantizes)."""
         x = apply_in_batches(self.inverse, z, batch_size=batch_size)
-        return np.clip(x, 0.0, 1.0) if self.dequantize else x
+        return np.clip(x, 0.0, 1.0, out=x) if self.dequantize else x
 
     def _centred(self, x):
         if not self.dequantize:

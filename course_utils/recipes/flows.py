@@ -138,12 +138,12 @@ class DigitFlowRecipe(Recipe):
 class RealNVPRecipe(DigitFlowRecipe):
     """Chapter 11's dense RealNVP: ActNorm, then 8 affine couplings with checkerboard
     masks, each conditioner a dense network from the 392 kept pixels through two ReLU
-    layers of 1,024 to a log-scale and a shift for each of the 392 changed pixels, an
+    layers of 512 to a log-scale and a shift for each of the 392 changed pixels, an
     ActNorm after each; Adam 1e-3, batch 128, 3 epochs (fast mode: 1 epoch of 3,000
     images). See :class:`DigitFlowRecipe` for the data and the ``metrics``."""
 
     num_couplings: int = 8
-    hidden_units: tuple[int, ...] = (1024, 1024)
+    hidden_units: tuple[int, ...] = (512, 512)
     batch_size: int = 128
     epochs: int = by_mode(full=3, fast=1)
 
