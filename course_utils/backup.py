@@ -104,6 +104,8 @@ class ResumeBackup(keras.callbacks.Callback):
             OSError, ValueError, KeyError, TypeError: the backup cannot be read.
         """
         state = json.loads((self.folder / STATE_FILE).read_text())
+        if not isinstance(state, dict):
+            raise ValueError(f"{STATE_FILE} holds no JSON object")
         if state.get("structure") != self.structure:
             raise ValueError("it holds a model of another structure")
         if file_sha256(self.folder / state["weights"]) != state["weights_sha256"]:

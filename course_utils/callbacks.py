@@ -23,13 +23,20 @@ from course_utils._tensorflow import keras
 
 
 class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
-    """Keras's ``TerminateOnNaN``, watching every logged value (``d_loss``, ``g_loss``, ...)."""
+    """Keras's ``TerminateOnNaN``, watching every logged value (``d_loss``, ``g_loss``, ...)
+    after each batch, and the validation's (``val_*``) at the end of each epoch."""
 
     def __init__(self):
         super().__init__()
         self.bad_value: tuple[str, float] | None = None
 
     def on_batch_end(self, batch, logs=None):
+        self._check(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs)
+
+    def _check(self, logs) -> None:
         for key, value in (logs or {}).items():
             value = float(value)
             if not math.isfinite(value):

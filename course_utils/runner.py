@@ -295,7 +295,7 @@ def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
             if in_place:
                 strip_metadata(target)
             problems += audit_notebook(target)
-    write()
+            write()  # after each chapter: a later chapter (the comparison) reads the rows
     print(f"Wrote {json_path} and {markdown_path}.")
     for problem in problems:
         print(f"AUDIT: {problem}")

@@ -83,6 +83,14 @@ def _tiny_run(build_fn=build, **kwargs):
         train_data=data.make_dataset(points(), batch_size=64, seed=0), **kwargs)
 
 
+class CtrlCAfterTwoEpochs(training.keras.callbacks.Callback):
+    """Ctrl-C as the second epoch ends, before its backup: a backup of one epoch is left."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
 def test_ctrl_c_in_an_epoch_keeps_the_finished_epochs(isolated_cache):
     class CtrlC(training.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -114,12 +122,7 @@ def test_ctrl_c_during_the_evaluation_keeps_the_trained_model(isolated_cache, ca
 
 
 def test_a_backup_of_another_structure_is_discarded(isolated_cache, capsys):
-    class Interrupt(training.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-
-    assert _tiny_run(callbacks=[Interrupt()]).interrupted  # leaves a backup of 1 epoch
+    assert _tiny_run(callbacks=[CtrlCAfterTwoEpochs()]).interrupted  # leaves a backup of 1 epoch
 
     class WiderFlow(TinyFlow):
         def __init__(self, **kwargs):
@@ -248,8 +251,9 @@ def silent_server():
 
 
 def test_a_download_that_never_answers_times_out_with_a_clear_error(tmp_path, silent_server):
-    script = (
-        "from course_utils import data\n"
+    script = (  # no project folder either: a checkout's data/cache/ may hold the file
+        "from course_utils import config, data\n"
+        "config.project_root = lambda: None\n"
         "try:\n"
         "    data.load_raw('fashion_mnist')\n"
         "except data.DataError as error:\n"
@@ -285,6 +289,26 @@ def test_a_nan_keeps_the_last_good_epoch_and_counts_it(isolated_cache):
     assert "the weights of epoch 2 are kept" in result["diverged"]
     assert np.isfinite(result["shift"]).all()  # put back to epoch 2's weights
     assert not entries(isolated_cache) and list(isolated_cache.glob("*.backup/state.json"))
+    code, output, result = run_worker("plain", isolated_cache)  # e.g. with the bug fixed
+    assert code == 0, output
+    assert "Resuming from the backup of epoch 2" in output
+    assert result["cached"] and result["epochs_in_history"] == EPOCHS
+
+
+def test_a_nan_in_the_validation_stops_training_too(isolated_cache):
+    nan_points = np.full((64, 2), np.nan, np.float32)
+    with pytest.raises(training.TrainingDivergedError,
+                       match=r"val_loss became nan in epoch 1, after 0 finished"):
+        _tiny_run(validation_data=data.make_dataset(nan_points, batch_size=64, seed=0))
+    assert not entries(isolated_cache) and not list(isolated_cache.glob("*.backup/state.json"))
+
+
+def test_a_backup_whose_state_is_no_json_object_is_discarded(isolated_cache, capsys):
+    assert _tiny_run(callbacks=[CtrlCAfterTwoEpochs()]).interrupted  # leaves a backup of 1 epoch
+    next(isolated_cache.glob("*.backup/state.json")).write_text("[]")
+    run = _tiny_run()
+    assert "holds no JSON object" in capsys.readouterr().out
+    assert len(run.history["loss"]) == EPOCHS and run.path is not None
 
 
 def test_the_cpu_count_follows_the_affinity_mask():

@@ -65,6 +65,20 @@ def test_a_partial_run_replaces_only_its_own_rows(tmp_path):
     assert runner.earlier_results(tmp_path / "missing.json") == {}
 
 
+def test_a_later_chapter_reads_the_rows_of_the_chapters_run_before_it(tmp_path):
+    """The comparison chapter reads the report: it must hold this run's earlier rows."""
+    json_path = tmp_path / "run.json"
+    first = write_notebook(tmp_path / "01_first.ipynb",
+                           "import course_utils as cu\ncu.report.record('answer', 42)")
+    second = write_notebook(
+        tmp_path / "02_reader.ipynb",
+        f"import json\nrows = json.loads(open({str(json_path)!r}).read())['chapters']\n"
+        "assert rows['01_first']['metrics'] == {'answer': 42}, rows")
+    code = runner.run([first, second], mode="fast", in_place=False, output_dir=tmp_path / "out",
+                      json_path=json_path, markdown_path=tmp_path / "run.md")
+    assert code == 0
+
+
 def test_a_failing_notebook_stops_the_run_and_shows_the_cell(tmp_path, capsys):
     first = write_notebook(tmp_path / "01_bad.ipynb", "x = 1", "assert x == 2, 'floor missed'")
     second = write_notebook(tmp_path / "02_never.ipynb", "print('unreached')")
