@@ -231,15 +231,35 @@ def test_gaussian_ring_and_mode_coverage():
 
 
 def test_build_gan_compiles_each_model_with_its_papers_schedule():
-    for name, model_class, steps in [("gan", gans.GAN, 1), ("wgan", gans.WGAN, 5),
-                                     ("wgan_gp", gans.WGANGP, 5)]:
-        model = gans.build_gan(name, "conv", latent_dim=8, num_classes=10, learning_rate=1e-3)
+    for name, kind, model_class, steps in [("gan", "conv", gans.GAN, 1),
+                                           ("wgan", "conv", gans.WGAN, 5),
+                                           ("wgan_gp", "mlp", gans.WGANGP, 5)]:
+        model = gans.build_gan(name, kind, latent_dim=8, num_classes=10, learning_rate=1e-3,
+                               generator_learning_rate=1e-3)
         assert type(model) is model_class and model.critic_steps == steps
         assert float(model.d_optimizer.learning_rate) == pytest.approx(1e-3)
-        assert model.sample(2, labels=[3, 4]).shape == (2, 28, 28, 1)
+        assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+        assert model.sample(2, labels=[3, 4]).shape[0] == 2
     assert isinstance(gans.build_gan("wgan").d_optimizer, keras.optimizers.RMSprop)
     with pytest.raises(ValueError, match="kind"):
         gans.build_gan("gan", "transformer")
+
+
+def test_the_generator_can_take_its_own_learning_rate():
+    model = gans.build_gan("gan", "mlp", latent_dim=4, generator_learning_rate=1e-3)
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(2e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+def test_the_dcgan_discriminator_is_batch_normalized_and_no_gradient_penalty_critic():
+    dcgan = gans.build_gan("gan", "conv", latent_dim=4)
+    assert float(dcgan.optimizer.learning_rate) == pytest.approx(1e-3)  # InfoGAN's steps
+    assert float(dcgan.d_optimizer.learning_rate) == pytest.approx(2e-4)
+    layers = {layer.name: layer for layer in dcgan.discriminator.layers}
+    assert layers["discriminator_shared"].units == 512
+    assert {"discriminator_bn_2", "discriminator_bn_shared"} <= set(layers)
+    with pytest.raises(ValueError, match="batch-normalized"):
+        gans.build_gan("wgan_gp", "conv")
 
 
 def test_tabular_generator_has_a_softmax_head_per_category():

@@ -279,7 +279,8 @@ def _mlp_networks(latent_dim: int, num_classes: int | None, conditioning: str):
 
 def _conv_networks(latent_dim: int, num_classes: int | None, conditioning: str):
     return (build_conv_generator(latent_dim, num_classes=num_classes),
-            build_conv_discriminator(num_classes=num_classes, conditioning=conditioning))
+            build_conv_discriminator(filters=(64, 128), hidden_units=512, batch_norm=True,
+                                     num_classes=num_classes, conditioning=conditioning))
 
 
 def _point_networks(latent_dim: int, num_classes: int | None, conditioning: str):
@@ -291,7 +292,8 @@ def _point_networks(latent_dim: int, num_classes: int | None, conditioning: str)
 
 #: How each architecture builds its two networks,
 #: ``(latent_dim, num_classes, conditioning) -> (G, D)``:
-#: ``"mlp"`` and ``"conv"`` for 28x28 images in [-1, 1] (flat or ``(28, 28, 1)``),
+#: ``"mlp"`` and ``"conv"`` for 28x28 images in [-1, 1] (flat or ``(28, 28, 1)``; the conv
+#: discriminator is InfoGAN's body, batch-normalized, so it is no WGAN-GP critic),
 #: ``"points"`` for points in the plane (unbounded, two hidden layers of 128).
 ARCHITECTURES = {"mlp": _mlp_networks, "conv": _conv_networks, "points": _point_networks}
 
@@ -304,9 +306,15 @@ TRAINING_DEFAULTS = {
     "wgan_gp": {"optimizer": "adam", "learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9,
                 "critic_steps": 5},
 }
+#: What an architecture changes in a model's :data:`TRAINING_DEFAULTS`: the DCGAN
+#: (``"conv"``), whose discriminator is InfoGAN's, trains as InfoGAN does on MNIST
+#: (Chen et al., 2016), its generator with a larger Adam step than its discriminator.
+ARCHITECTURE_TRAINING = {("gan", "conv"): {"generator_learning_rate": 1e-3}}
 MODELS = {"gan": GAN, "wgan": WGAN, "wgan_gp": WGANGP}
-#: The options of :func:`assemble_gan` that override :data:`TRAINING_DEFAULTS`.
-TRAINING_OPTIONS = ("learning_rate", "beta_1", "beta_2", "critic_steps")
+#: The options of :func:`assemble_gan` that override :data:`TRAINING_DEFAULTS`
+#: (``generator_learning_rate``: the generator's own step, when it differs).
+TRAINING_OPTIONS = ("learning_rate", "generator_learning_rate", "beta_1", "beta_2",
+                    "critic_steps")
 
 
 def training_settings(model: str, options: Mapping[str, Any]) -> dict:
@@ -338,11 +346,15 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
             [-1, 1]), ``"conv"`` (``(batch, 28, 28, 1)`` images) or ``"points"`` (``(batch, 2)``).
         latent_dim, num_classes, seed: see :class:`GAN`.
         conditioning: how a conditional discriminator reads the label (:data:`CONDITIONINGS`).
-        **options: see :func:`assemble_gan`.
+        **options: see :func:`assemble_gan`; they override :data:`ARCHITECTURE_TRAINING`.
     """
     if kind not in ARCHITECTURES:
         raise ValueError(f"kind must be one of {sorted(ARCHITECTURES)}, got {kind!r}")
+    if (kind, model) == ("conv", "wgan_gp"):
+        raise ValueError("the conv discriminator is batch-normalized, and a gradient penalty "
+                         "needs each score to depend on its own image only: use kind='mlp'")
     generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes, conditioning)
+    options = {**ARCHITECTURE_TRAINING.get((model, kind), {}), **options}
     return assemble_gan(model, generator, discriminator, latent_dim=latent_dim,
                         num_classes=num_classes, seed=seed, name=f"{kind}_{model}",
                         data_range=None if kind == "points" else (-1.0, 1.0), **options)
@@ -359,15 +371,18 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
         latent_dim: size of ``z``.
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
-        **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``, ``beta_1``,
-            ``beta_2``, ``critic_steps``), and the model's own options (``num_classes``,
-            ``generator_loss``, ``clip_value``, ``penalty_weight``, ``data_range``, ``seed``,
-            ``name``, ...).
+        **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``,
+            ``generator_learning_rate``, ``beta_1``, ``beta_2``, ``critic_steps``), and the
+            model's own options (``num_classes``, ``generator_loss``, ``clip_value``,
+            ``penalty_weight``, ``data_range``, ``seed``, ``name``, ...).
     """
     settings = training_settings(model, options)
     options = {key: value for key, value in options.items() if key not in TRAINING_OPTIONS}
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
                         critic_steps=settings["critic_steps"], **options)
-    gan.compile(d_optimizer=make_optimizer(settings), g_optimizer=make_optimizer(settings),
+    generator_rate = ("generator_learning_rate" if "generator_learning_rate" in settings
+                      else "learning_rate")
+    gan.compile(d_optimizer=make_optimizer(settings),
+                g_optimizer=make_optimizer(settings, generator_rate),
                 steps_per_execution=steps_per_execution)
     return gan

@@ -14,7 +14,7 @@ from course_utils.augmentation import RandomAffine
 from course_utils.batching import INFERENCE_BATCH, apply_in_batches
 from course_utils.geometry import IMAGE_SHAPE
 from course_utils.models.gans import GAN, make_optimizer
-from course_utils.models.networks.conv import build_conv_generator, conv_features
+from course_utils.models.networks.conv import build_conv_generator, conv_body
 
 ops = keras.ops
 #: InfoGAN's optimizers (Chen et al., 2016, for MNIST): Adam with beta_1 = 0.5, a step of
@@ -29,18 +29,14 @@ def build_infogan_discriminator(q_outputs: int, *, filters: Sequence[int] = (64,
     """InfoGAN's discriminator with its recognition head Q: ``(batch, 28, 28, 1)`` ->
     ``[(batch, 1) logits, (batch, q_outputs) Q outputs]``.
 
-    The shared body: two stride-2 4x4 convolutions (28 -> 14 -> 7) and a dense layer of
-    ``hidden_units``, LeakyReLU(0.2), batch normalization after all but the first layer (as
-    in Chen et al., 2016). The discriminator's head is one linear unit; Q's is a dense layer
-    of 128 and a linear layer of ``q_outputs`` (for :class:`InfoGAN`: ``num_categories +
-    2 * num_continuous``).
+    The shared body (:func:`~course_utils.models.networks.conv.conv_body`): two stride-2 4x4
+    convolutions (28 -> 14 -> 7) and a dense layer of ``hidden_units``, LeakyReLU(0.2), batch
+    normalization after all but the first layer (as in Chen et al., 2016). The
+    discriminator's head is one linear unit; Q's is a dense layer of 128 and a linear layer
+    of ``q_outputs`` (for :class:`InfoGAN`: ``num_categories + 2 * num_continuous``).
     """
     images = keras.Input(IMAGE_SHAPE, name=f"{name}_input")
-    x = conv_features(images, filters, batch_norm=batch_norm, name=name)
-    x = keras.layers.Dense(hidden_units, name=f"{name}_shared")(x)
-    if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn_shared")(x)
-    x = keras.layers.LeakyReLU(0.2)(x)
+    x = conv_body(images, filters, hidden_units=hidden_units, batch_norm=batch_norm, name=name)
     score = keras.layers.Dense(1, name=f"{name}_out")(x)
     q = keras.layers.Dense(128, name=f"{name}_q_hidden")(x)
     if batch_norm:

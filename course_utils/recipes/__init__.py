@@ -52,7 +52,13 @@ from course_utils.recipes.flows import (
     MultiscaleRealNVPRecipe,
     RealNVPRecipe,
 )
-from course_utils.recipes.gans import GANRecipe, RingGANRecipe, conditional_gan, wasserstein_gan
+from course_utils.recipes.gans import (
+    GANRecipe,
+    RingGANRecipe,
+    conditional_gan,
+    dcgan,
+    wasserstein_gan,
+)
 from course_utils.recipes.infogan import AffineMoves, InfoGANRecipe, paper_infogan
 from course_utils.recipes.sequences import RCGANRecipe
 from course_utils.recipes.tables import TabularGANRecipe, penguin_tables
@@ -93,6 +99,7 @@ __all__ = [
     "by_mode",
     "conditional_gan",
     "course_classifier",
+    "dcgan",
     "draw_from_code_mixture",
     "draw_from_prior",
     "image_models",

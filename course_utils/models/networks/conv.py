@@ -1,5 +1,5 @@
 """Convolutional networks for 28 x 28 images: the DCGAN generator, the DCGAN discriminator
-(critic) and its body, and the matching encoder."""
+(critic) and its bodies, and the matching encoder."""
 
 from __future__ import annotations
 
@@ -54,16 +54,30 @@ def conv_features(images, filters: Sequence[int], *, batch_norm: bool = False,
     return keras.layers.Flatten()(x)
 
 
-def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: int | None = None,
+def conv_body(images, filters: Sequence[int], *, hidden_units: int, batch_norm: bool = True,
+              name: str = "discriminator"):
+    """:func:`conv_features`, then a dense layer of ``hidden_units`` with LeakyReLU(0.2)
+    (batch normalization before it when ``batch_norm``): the body of InfoGAN's
+    discriminator (Chen et al., 2016) and of the DCGAN's, ``(batch, hidden_units)``."""
+    x = conv_features(images, filters, batch_norm=batch_norm, name=name)
+    x = keras.layers.Dense(hidden_units, name=f"{name}_shared")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn_shared")(x)
+    return keras.layers.LeakyReLU(0.2)(x)
+
+
+def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), hidden_units: int | None = None,
+                             batch_norm: bool = False, num_classes: int | None = None,
                              conditioning: str = "concat",
                              name: str = "discriminator") -> keras.Model:
     """A DCGAN discriminator (or critic) ``(batch, 28, 28, 1)`` -> ``(batch, 1)`` logits.
 
-    Two stride-2 4x4 convolutions with LeakyReLU(0.2) (28 -> 14 -> 7), then a linear output.
-    No batch normalization, so it also serves as a WGAN-GP critic, whose penalty needs each
-    score to depend on its own input only. A conditional one reads the label as
-    :data:`.labels.CONDITIONINGS` says; ``"concat"`` joins the one-hot label as ten constant
-    channels.
+    Two stride-2 4x4 convolutions with LeakyReLU(0.2) (28 -> 14 -> 7), with ``hidden_units``
+    a dense layer (:func:`conv_body`), then a linear output. ``batch_norm`` normalizes all
+    but the first layer, as in Radford et al. (2016); without it the network also serves as
+    a WGAN-GP critic, whose penalty needs each score to depend on its own input only. A
+    conditional one reads the label as :data:`.labels.CONDITIONINGS` says; ``"concat"``
+    joins the one-hot label as ten constant channels.
     """
     check_conditioning(conditioning)
     inputs, x, one_hot = label_inputs(IMAGE_SHAPE, num_classes, name)
@@ -71,7 +85,10 @@ def build_conv_discriminator(*, filters: Sequence[int] = (32, 64), num_classes: 
         label_maps = keras.layers.RepeatVector(NUM_PIXELS)(one_hot)  # (batch, pixels, classes)
         label_maps = keras.layers.Reshape((IMAGE_SIDE, IMAGE_SIDE, num_classes))(label_maps)
         x = keras.layers.Concatenate(name=f"{name}_joined")([x, label_maps])
-    x = conv_features(x, filters, name=name)
+    if hidden_units is None:
+        x = conv_features(x, filters, batch_norm=batch_norm, name=name)
+    else:
+        x = conv_body(x, filters, hidden_units=hidden_units, batch_norm=batch_norm, name=name)
     return functional_model(inputs, label_score(x, inputs, conditioning, num_classes, name), name)
 
 
