@@ -77,3 +77,24 @@ def test_citation_and_contributing_agree_with_the_project():
     for part in ("**Goal**", "**You will learn**", "**Prerequisites**", "**Metrics**",
                  "cu.config.pick", "make test-browser"):
         assert part in contributing, part
+
+
+#: Words of the course's making that a student must never meet: source documents named by
+#: their file number, paths outside the published repository, the process that built it.
+PROCESS_WORDS = re.compile(r"\bseed 00[0-4]|\.\./shared|development runs?\b|the chapter's issue",
+                           re.IGNORECASE)
+
+
+def test_sources_are_cited_by_name_and_no_process_words_reach_a_student():
+    texts = {path.name: "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells
+                                   if cell.cell_type == "markdown") for path in NOTEBOOKS}
+    texts |= {path.relative_to(ROOT).as_posix(): path.read_text()
+              for path in [ROOT / "README.md", ROOT / "data" / "README.md",
+                           *sorted((ROOT / "course_utils").rglob("*.py"))]}
+    found = {name: PROCESS_WORDS.findall(text) for name, text in texts.items()}
+    assert not {name: words for name, words in found.items() if words}
+
+
+def test_the_process_words_check_catches_a_planted_file_reference():
+    assert PROCESS_WORDS.search("as in Seed 001's figure") and PROCESS_WORDS.search(
+        "see ../shared/seeds/") and not PROCESS_WORDS.search("Mode: full | seed 0 | CPU only")

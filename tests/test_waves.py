@@ -1,4 +1,4 @@
-"""The Waves data (seed 001), the fit of its parameters, and the recurrent GAN's networks."""
+"""The Waves data (Ferreira's post), the fit of its parameters, and the recurrent GAN's networks."""
 
 import numpy as np
 import pytest

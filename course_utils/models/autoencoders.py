@@ -55,7 +55,7 @@ class Autoencoder(GenerativeModel):
         decoder: maps codes back to ``(batch, input_dim)``.
 
     ``compute_losses`` returns ``{"loss": mean over the batch of the per-image MSE}`` (the
-    seed's squared loss, averaged over pixels).
+    squared loss of Lee's lecture notes, averaged over pixels).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, **kwargs):
@@ -80,11 +80,11 @@ def build_autoencoder(
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-4,
     steps_per_execution: int = 32,
 ) -> Autoencoder:
-    """Build and compile a symmetric MLP autoencoder (the seed's 784-500-300-2, tanh).
+    """Build and compile a symmetric MLP autoencoder (Lee's 784-500-300-2, tanh).
 
     The decoder mirrors the encoder (``latent_dim -> reversed(hidden_units) -> input_dim``)
-    with a linear output, as in the seed. ``hidden_units=()`` and ``activation=None`` give
-    the linear autoencoder whose optimum spans the PCA subspace.
+    with a linear output, as in Lee's lecture notes. ``hidden_units=()`` and
+    ``activation=None`` give the linear autoencoder whose optimum spans the PCA subspace.
 
     Args:
         steps_per_execution: as in

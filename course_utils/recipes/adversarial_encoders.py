@@ -109,8 +109,9 @@ class BiGANRecipe(Recipe):
 
 @dataclass(frozen=True)
 class AAERecipe(Recipe):
-    """Chapter 09's adversarial autoencoder on flat MNIST in [0, 1]: a 2-D code pushed to a
-    Gaussian prior of std 5 (Makhzani et al., 2016), dense networks 784-512-256-2 and back,
+    """Chapter 09's adversarial autoencoder on flat MNIST in [0, 1]: a code of ``latent_dim``
+    (2 by default, as in Ferreira's post) pushed to a Gaussian prior of std 5 (Makhzani et
+    al., 2016), dense networks 784-512-256-``latent_dim`` and back,
     a code discriminator 256-256 (:func:`~course_utils.models.adversarial_encoders.build_aae`),
     Adam 1e-3 (the discriminator 5e-4), batch 100, 10 epochs (fast mode: 5 epochs of 6,000
     images). Measured on 10,000 samples of the prior and 10,000 test images (fast mode:
