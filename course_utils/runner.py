@@ -5,7 +5,8 @@
     python -m course_utils.runner --refresh        # maintainers: clear the cache, full mode
                                                    # IN PLACE, strip metadata, audit, write the
                                                    # committed full_run.json + course_report.md
-                                                   # and the README's summary table
+                                                   # and the README's summary table (a run
+                                                   # stopped half-way keeps the other rows)
     python -m course_utils.runner --refresh [--profile] notebooks/08_infogan.ipynb
                                                    # the same for some chapters; their rows
                                                    # replace theirs in full_run.json, the
@@ -249,11 +250,13 @@ def update_readme(readme: Path, markdown_report: str) -> None:
     readme.write_text(f"{head}{start}\n{report_table(markdown_report)}\n{end}{tail}")
 
 
-def earlier_results(json_path: Path) -> dict:
-    """The chapters of an existing report, or ``{}`` when there is none."""
+def earlier_results(json_path: Path, chapters: set[str]) -> dict:
+    """The rows of an existing report for the given chapters (notebook stems), or ``{}``
+    when there is none: a row of a chapter that no longer exists is dropped."""
     if not json_path.exists():
         return {}
-    return json.loads(json_path.read_text())["chapters"]
+    rows = json.loads(json_path.read_text())["chapters"]
+    return {stem: row for stem, row in rows.items() if stem in chapters}
 
 
 def run(notebooks: list[Path], *, mode: str, in_place: bool, output_dir: Path,
@@ -318,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks to run (default: every notebooks/*.ipynb)")
     args = parser.parse_args(argv)
     root = config.project_root() or Path.cwd()
-    notebooks = args.notebooks or sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    chapters = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or chapters
     if not notebooks:
         print(f"No notebooks found under {root / 'notebooks'}.", file=sys.stderr)
         return 2
@@ -331,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         json_path = reports / "full_run.json"
         code = run(notebooks, mode="full", in_place=True, output_dir=root / "notebooks",
                    json_path=json_path, markdown_path=reports / "course_report.md",
-                   keep=earlier_results(json_path) if args.notebooks else None,
+                   keep=earlier_results(json_path, {path.stem for path in chapters}),
                    profile=args.profile)
         update_readme(root / "README.md", (reports / "course_report.md").read_text())
         return code

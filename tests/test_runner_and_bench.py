@@ -57,12 +57,11 @@ def test_a_partial_run_replaces_only_its_own_rows(tmp_path):
                               "import course_utils as cu\ncu.report.record('answer', 42)")
     code = runner.run([notebook], mode="fast", in_place=False, output_dir=tmp_path / "out",
                       json_path=json_path, markdown_path=tmp_path / "run.md",
-                      keep=runner.earlier_results(json_path))
+                      keep=runner.earlier_results(json_path, {"01_demo", "03_other"}))
     chapters = json.loads(json_path.read_text())["chapters"]
     assert code == 0 and list(chapters) == ["01_demo", "03_other"]
     assert chapters["01_demo"]["metrics"] == {"answer": 42}
     assert chapters["03_other"]["metrics"] == {"kept": 3}
-    assert runner.earlier_results(tmp_path / "missing.json") == {}
 
 
 def test_a_later_chapter_reads_the_rows_of_the_chapters_run_before_it(tmp_path):
@@ -77,6 +76,17 @@ def test_a_later_chapter_reads_the_rows_of_the_chapters_run_before_it(tmp_path):
     code = runner.run([first, second], mode="fast", in_place=False, output_dir=tmp_path / "out",
                       json_path=json_path, markdown_path=tmp_path / "run.md")
     assert code == 0
+
+
+def test_a_refresh_keeps_the_rows_of_existing_chapters_only(tmp_path):
+    """A full refresh stopped half-way must not lose the rows of the chapters not yet run,
+    and a chapter that no longer exists must lose its row."""
+    json_path = tmp_path / "run.json"
+    json_path.write_text(json.dumps({"chapters": {"01_kept": {"seconds": 1.0},
+                                                  "99_removed": {"seconds": 2.0}}}))
+    assert runner.earlier_results(json_path, {"01_kept", "02_new"}) == {
+        "01_kept": {"seconds": 1.0}}
+    assert runner.earlier_results(tmp_path / "missing.json", {"01_kept"}) == {}
 
 
 def test_a_failing_notebook_stops_the_run_and_shows_the_cell(tmp_path, capsys):
