@@ -1,5 +1,5 @@
-"""The course's Keras callbacks: the NaN stop, the KL warm-up, sample snapshots, periodic
-measurements and the progress bar.
+"""The course's Keras callbacks: the NaN stop, the KL warm-up, the WGAN critic's warm-up,
+sample snapshots, periodic measurements and the progress bar.
 
 :class:`SampleSnapshots` and :class:`PeriodicMeasurements` are *recorders*: what they record
 is stored with the trained model (``cached_arrays``) and given back to a resumed run
@@ -19,7 +19,7 @@ import tqdm.std
 from tqdm.keras import TqdmCallback
 
 from course_utils import config
-from course_utils._tensorflow import keras
+from course_utils._tensorflow import keras, tf
 
 
 class TerminateOnNonFinite(keras.callbacks.TerminateOnNaN):
@@ -72,6 +72,52 @@ class KLWarmup(keras.callbacks.Callback):
         self.model.kl_weight.assign(kl_warmup_weight(
             epoch, total_epochs=self.total_epochs, beta=self.model.beta,
             warmup_fraction=self.warmup_fraction))
+
+
+class CriticWarmUp(keras.callbacks.Callback):
+    """The critic's head start of the WGAN reference code (Arjovsky et al., 2017): before the
+    first epoch, ``generator_steps`` generator updates, each after ``critic_steps`` critic
+    updates, every one on a fresh real batch, so the critic is near its optimum before the
+    generator learns from it. (The reference code repeats this every 500 generator steps;
+    the course does not.) A run resumed from a backup, whose generator has already stepped,
+    skips it.
+
+    The updates are the model's own :meth:`~course_utils.training.AdversarialModel.critic_step`
+    and ``generator_step``, so they count in its optimizers' ``iterations`` and in the
+    training time.
+
+    Args:
+        batches: ``batches() -> iterable`` of real batches in the model's layout, one per
+            critic update (at least ``generator_steps * critic_steps`` of them).
+        generator_steps, critic_steps: the warm-up's length (the reference code's 25 and 100).
+    """
+
+    def __init__(self, batches: Callable[[], Iterable], *, generator_steps: int = 25,
+                 critic_steps: int = 100):
+        super().__init__()
+        if generator_steps < 1 or critic_steps < 1:
+            raise ValueError(f"generator_steps and critic_steps must be positive, got "
+                             f"{generator_steps} and {critic_steps}")
+        self.batches = batches
+        self.generator_steps = generator_steps
+        self.critic_steps = critic_steps
+
+    def on_train_begin(self, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) > 0:
+            return
+        critic_step = tf.function(self.model.critic_step)
+        generator_step = tf.function(self.model.generator_step)
+        batches = iter(self.batches())
+        for _ in range(self.generator_steps):
+            for _ in range(self.critic_steps):
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    raise ValueError(
+                        f"the critic's warm-up needs {self.generator_steps * self.critic_steps}"
+                        " real batches, and batches() ran out; repeat the dataset") from None
+                critic_step(batch)
+            generator_step(batch)
 
 
 class SampleSnapshots(keras.callbacks.Callback):

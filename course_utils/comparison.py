@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from course_utils import cache, config, metrics, recipes, training
+from course_utils.config import chapter_number
 from course_utils.recipes import CourseModel
 
 #: The course's image models, in chapter order.
@@ -142,7 +143,7 @@ def comparison_table(samples: Mapping[str, np.ndarray], train_seconds: Mapping[s
                                       np.nan))
         rows.append({
             "model": model.name,
-            "chapter": model.chapter[:2],
+            "chapter": chapter_number(model.chapter),
             "family": model.family,
             "digits": _describe_digits(model.digits),
             "FID (full run)": recorded.get(model.fid_key, np.nan),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import TypeVar
@@ -171,3 +172,23 @@ def setup_notebook(seed: int = 0) -> None:
     plotting.set_style()
     sys.stdout.write(f"Mode: {mode()} | seed {seed} | {device_summary()}\n")
     absorb_first_use_notices()
+
+
+#: A chapter's file name: its number, a letter when the chapter is split (``07a_``), a topic.
+CHAPTER_NAME = re.compile(r"(\d\d[a-z]?)_\w+")
+
+
+def chapter_notebooks(root: Path) -> list[Path]:
+    """The chapters under ``root / "notebooks"``, in course order (``07a`` before ``07b``
+    before ``08``)."""
+    return sorted(path for path in (root / "notebooks").glob("[0-9][0-9]*.ipynb")
+                  if CHAPTER_NAME.fullmatch(path.stem))
+
+
+def chapter_number(name: str) -> str:
+    """``"07a"`` for ``"07a_wasserstein_gans"`` (a notebook's stem or a report's key)."""
+    match = CHAPTER_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name!r} is no chapter name (two digits, an optional letter, '_', "
+                         "a topic)")
+    return match.group(1)

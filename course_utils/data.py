@@ -464,7 +464,7 @@ def two_moons(num_samples: int, *, noise: float = 0.05, seed: int = 0
     return (points + rng.normal(0, noise, points.shape)).astype(np.float32), moons
 
 
-#: Palmer penguins' columns as chapter 07 models them: four categories (the year has only
+#: Palmer penguins' columns as chapter 07b models them: four categories (the year has only
 #: three values, 2007-2009) and four measurements.
 PENGUIN_CATEGORICAL = ("species", "island", "sex", "year")
 PENGUIN_CONTINUOUS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
@@ -476,7 +476,7 @@ def load_penguins(*, clean: bool = True):
     islands, with four body measurements, sex and year.
 
     Args:
-        clean: handle the missing values as chapter 07 does: drop the 2 rows that have no
+        clean: handle the missing values as chapter 07b does: drop the 2 rows that have no
             measurement at all (only species, island and year are known), and give the 9
             other rows whose sex was not recorded the category ``"unknown"``; the year
             becomes a category (text). ``False`` returns the table as shipped.

@@ -44,6 +44,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from course_utils import __version__, config
+from course_utils.config import chapter_notebooks
 
 CELL_TIMEOUT_SECONDS = 1800
 MAX_NOTEBOOK_BYTES = 2_000_000
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks to run (default: every notebooks/*.ipynb)")
     args = parser.parse_args(argv)
     root = config.project_root() or Path.cwd()
-    chapters = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    chapters = chapter_notebooks(root)
     notebooks = args.notebooks or chapters
     if not notebooks:
         print(f"No notebooks found under {root / 'notebooks'}.", file=sys.stderr)

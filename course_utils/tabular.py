@@ -1,5 +1,5 @@
 """Mixed categorical/continuous tables: the encoding a GAN trains on, and the measures that
-compare a synthetic table with a real one (chapter 07).
+compare a synthetic table with a real one (chapter 07b).
 
 A :class:`TableEncoder` turns a data frame into a float matrix, one one-hot block per
 categorical column followed by the standardized continuous columns, which is what Ferreira's

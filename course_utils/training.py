@@ -27,6 +27,8 @@ from course_utils._tensorflow import forgetting_custom_gradients, keras, tf
 from course_utils.backup import ResumeBackup
 from course_utils.callbacks import TerminateOnNonFinite, progress_bar
 
+ops = keras.ops
+
 
 def _unbuilt_copy(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """A new optimizer of the same class and settings (learning-rate schedule included),
@@ -153,10 +155,14 @@ class AdversarialModel(GenerativeModel):
     ``self.discriminator`` and ``self.generator`` (override ``discriminator_variables`` /
     ``generator_variables`` when a player has more networks, e.g. an encoder).
 
-    Each training step takes ``critic_steps`` discriminator (critic) steps on the same real
-    batch with fresh noise, each followed by ``after_critic_step()`` (a WGAN clips its
-    critic's weights there), then one generator step, followed by ``after_generator_step()``
-    (a GAN updates its averaged generator there).
+    Each training step takes ``critic_steps`` discriminator (critic) steps with fresh noise,
+    each followed by ``after_critic_step()`` (a WGAN clips its critic's weights there), then
+    one generator step, followed by ``after_generator_step()`` (a GAN updates its averaged
+    generator there). The critic steps all see the step's real batch, or, with
+    ``fresh_batches``, each its own: the dataset then yields ``critic_steps * batch_size``
+    examples per step, which :meth:`critic_batches` cuts into one slice per critic step
+    (Algorithm 1 of Arjovsky et al., 2017, draws a new real batch for every critic update).
+    Either way one training step, and so one ``fit()`` step, is one generator update.
     """
 
     loss_names = ("d_loss", "g_loss")
@@ -167,11 +173,12 @@ class AdversarialModel(GenerativeModel):
     grappler_options = (("remapping", False),)
     optimizer_names = ("d_optimizer", "optimizer")
 
-    def __init__(self, *, critic_steps: int = 1, **kwargs):
+    def __init__(self, *, critic_steps: int = 1, fresh_batches: bool = False, **kwargs):
         if not isinstance(critic_steps, int) or critic_steps < 1:
             raise ValueError(f"critic_steps must be a positive int, got {critic_steps!r}")
         super().__init__(**kwargs)
         self.critic_steps = critic_steps
+        self.fresh_batches = bool(fresh_batches)
 
     @property
     def discriminator_variables(self):
@@ -223,17 +230,44 @@ class AdversarialModel(GenerativeModel):
     def after_generator_step(self) -> None:
         """Called after each generator step (nothing by default)."""
 
-    def train_step(self, data):
-        for _ in range(self.critic_steps):
-            d_losses = self.descend(
-                self.discriminator_losses, data, self.discriminator_variables,
-                self.d_optimizer, "d_loss",
-            )
-            self.after_critic_step()
-        g_losses = self.descend(
-            self.generator_losses, data, self.generator_variables, self.optimizer, "g_loss"
-        )
+    def critic_step(self, batch) -> dict:
+        """One discriminator update on ``batch``, then ``after_critic_step()``; its losses."""
+        losses = self.descend(self.discriminator_losses, batch, self.discriminator_variables,
+                              self.d_optimizer, "d_loss")
+        self.after_critic_step()
+        return losses
+
+    def generator_step(self, batch) -> dict:
+        """One generator update (``batch`` gives its size, and labels if any), then
+        ``after_generator_step()``; its losses."""
+        losses = self.descend(self.generator_losses, batch, self.generator_variables,
+                              self.optimizer, "g_loss")
         self.after_generator_step()
+        return losses
+
+    def critic_batches(self, data) -> list:
+        """The real batch of each of a step's critic updates: ``data`` every time, or with
+        ``fresh_batches`` its ``critic_steps`` consecutive slices along the first axis."""
+        if not self.fresh_batches:
+            return [data] * self.critic_steps
+        size = keras.tree.flatten(data)[0].shape[0]
+        if size is not None and size % self.critic_steps:
+            raise ValueError(f"with fresh_batches, a training batch holds critic_steps "
+                             f"({self.critic_steps}) real batches, but it has {size} examples; "
+                             f"batch the dataset by a multiple of critic_steps")
+        size = ops.shape(keras.tree.flatten(data)[0])[0] // self.critic_steps
+
+        def piece(index):
+            return keras.tree.map_structure(
+                lambda tensor: tensor[index * size:(index + 1) * size], data)
+
+        return [piece(index) for index in range(self.critic_steps)]
+
+    def train_step(self, data):
+        batches = self.critic_batches(data)
+        for batch in batches:
+            d_losses = self.critic_step(batch)
+        g_losses = self.generator_step(batches[-1])
         return self.update_trackers({**d_losses, **g_losses})
 
 

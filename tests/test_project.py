@@ -7,8 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils.config import chapter_notebooks, chapter_number
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = chapter_notebooks(ROOT)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -23,8 +25,12 @@ def test_versions_are_pinned_once_and_the_environments_install_the_project():
     assert "COURSE_FAST=1" in (ROOT / "binder" / "start").read_text()
 
 
-def test_there_are_notebooks():
-    assert [p.stem[:2] for p in NOTEBOOKS][:3] == ["00", "01", "02"]
+def test_there_are_notebooks_in_course_order():
+    numbers = [chapter_number(p.stem) for p in NOTEBOOKS]
+    assert numbers[:3] == ["00", "01", "02"]
+    assert numbers.index("07a") + 1 == numbers.index("07b") == numbers.index("08") - 1
+    with pytest.raises(ValueError, match="no chapter name"):
+        chapter_number("7_wasserstein")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -34,7 +40,7 @@ def test_chapter_skeleton(path):
     cells = notebook.cells
     sources = [cell.source for cell in cells]
     header = sources[0]
-    assert header.startswith(f"# {path.stem[:2]} · "), "title '# NN · Topic' first"
+    assert header.startswith(f"# {chapter_number(path.stem)} · "), "title '# NN · Topic' first"
     repository = PYPROJECT["project"]["urls"]["Repository"].removeprefix("https://github.com/")
     assert f"colab.research.google.com/github/{repository}/blob/main/notebooks/{path.name}" \
         in header

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from course_utils import bench, cache, comparison, config, data, metrics, recipes
+from course_utils import bench, cache, callbacks, comparison, config, data, metrics, recipes
 from course_utils.models.autoencoders import build_autoencoder
 from course_utils.models.classifier import build_classifier
 from course_utils.recipes import base, classifiers
@@ -58,6 +58,9 @@ def test_the_plan_counts_steps_from_the_data(monkeypatch):
     short = recipes.VAERecipe(epochs=2, train_limit=10_000)  # its last, smaller batch counts
     assert short.plan() == recipes.TrainingPlan(40, 80)
     assert recipes.GANRecipe().plan().steps_per_epoch == 60_000 // 128  # the GANs drop it
+    # a WGAN's step takes a fresh batch of 128 for each of its 5 critic updates
+    assert recipes.GANRecipe(model="wgan_gp").plan().steps_per_epoch == 60_000 // 640
+    assert recipes.GANRecipe(model="wgan", critic_steps=2).examples_per_step() == 256
     digits_0_to_8 = int(np.isin(data.load_raw("mnist")["y_train"], recipes.FLOW_DIGITS).sum())
     assert recipes.RealNVPRecipe().plan().steps_per_epoch == digits_0_to_8 // 128
 
@@ -75,6 +78,21 @@ def test_the_cache_key_holds_the_recipe_its_fields_and_its_plan():
     assert nested.cache_config(nested.plan())["gan"]["num_classes"] == 10
     with pytest.raises(ValueError, match="conditional GAN"):
         recipes.DownstreamClassifierRecipe(gan=recipes.GANRecipe())
+
+
+def test_a_wgan_recipe_feeds_fresh_batches_and_warms_its_clipped_critic_up():
+    wgan, wgan_gp = recipes.GANRecipe(model="wgan"), recipes.GANRecipe(model="wgan_gp")
+    images = next(iter(wgan.training_data()))
+    assert images.shape == (5 * 128, 784)
+    warm_ups = [c for c in wgan.callbacks() if isinstance(c, callbacks.CriticWarmUp)]
+    assert len(warm_ups) == 1 and (warm_ups[0].generator_steps, warm_ups[0].critic_steps) == (
+        25, 100)
+    assert next(iter(warm_ups[0].batches())).shape == (128, 784)
+    assert not any(isinstance(c, callbacks.CriticWarmUp) for c in wgan_gp.callbacks())
+    settings = wgan_gp.cache_config(wgan_gp.plan())["training"]
+    assert (settings["beta_1"], settings["beta_2"], settings["fresh_batches"]) == (0.0, 0.9, True)
+    table = recipes.TabularGANRecipe()
+    assert next(iter(table.training_data())).shape[0] == 5 * table.batch_size
 
 
 def test_the_structure_fingerprint_ignores_layer_names_and_sees_any_change():

@@ -103,6 +103,50 @@ def test_gan_trains_with_two_optimizers_and_critic_steps():
     assert abs(generated.mean() - 3.0) < 0.5  # started at 0: the generator learned
 
 
+def test_fresh_batches_give_each_critic_step_its_own_slice():
+    model = TinyGAN(critic_steps=3, fresh_batches=True)
+    images, labels = np.arange(12.0).reshape(12, 1), np.arange(12)
+    pieces = model.critic_batches((images, labels))
+    assert len(pieces) == 3
+    for index, (piece_images, piece_labels) in enumerate(pieces):
+        np.testing.assert_array_equal(piece_images, images[4 * index:4 * index + 4])
+        np.testing.assert_array_equal(piece_labels, labels[4 * index:4 * index + 4])
+    with pytest.raises(ValueError, match="multiple of critic_steps"):
+        model.critic_batches(images[:10])
+    same = TinyGAN(critic_steps=3).critic_batches(images)
+    assert len(same) == 3 and all(piece is images for piece in same)
+
+
+def test_with_fresh_batches_a_step_is_one_generator_update_on_critic_steps_batches():
+    config.set_seed(0)
+    x = np.random.default_rng(0).normal(3.0, 0.5, (1024, 1)).astype(np.float32)
+    model = TinyGAN(critic_steps=2, fresh_batches=True)
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2))
+    warm_up = callbacks.CriticWarmUp(
+        lambda: data.make_dataset(x, batch_size=64, seed=1).repeat(), generator_steps=3,
+        critic_steps=4)
+    training.train(model, data.make_dataset(x, batch_size=128, seed=0), epochs=2,
+                   callbacks=[warm_up])
+    steps = 2 * (1024 // 128)  # each step: two critic updates on 64 images each
+    assert int(model.optimizer.iterations) == 3 + steps
+    assert int(model.d_optimizer.iterations) == 3 * 4 + 2 * steps
+    training.train(model, data.make_dataset(x, batch_size=128, seed=0), epochs=1,
+                   callbacks=[warm_up])  # the generator has stepped: no second warm-up
+    assert int(model.d_optimizer.iterations) == 3 * 4 + 2 * (steps + 8)
+
+
+def test_the_critic_warm_up_says_when_its_batches_run_out():
+    model = TinyGAN(critic_steps=1)
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2))
+    x = np.zeros((256, 1), np.float32)
+    short = callbacks.CriticWarmUp(lambda: data.make_dataset(x, batch_size=64),
+                                   generator_steps=2, critic_steps=3)
+    with pytest.raises(ValueError, match="repeat the dataset"):
+        training.train(model, data.make_dataset(x, batch_size=64), epochs=1, callbacks=[short])
+    with pytest.raises(ValueError, match="positive"):
+        callbacks.CriticWarmUp(lambda: [], generator_steps=0)
+
+
 def test_flow_reaches_the_maximum_likelihood_solution():
     x = gaussian_data(2048)
     model = TinyFlow()

@@ -207,7 +207,8 @@ class WGAN(GAN):
     score difference ``mean f(x) - mean f(G(z))`` estimates the Wasserstein-1 distance, provided
     ``f`` is 1-Lipschitz; here that is enforced, crudely, by clipping every critic weight to
     ``[-clip_value, clip_value]`` after each critic step. The critic takes ``critic_steps`` (5)
-    steps per generator step, so it stays near its optimum.
+    steps per generator step, so it stays near its optimum (with ``fresh_batches``, each on
+    its own real batch, as in the paper).
 
     ``real_score`` and ``fake_score`` are mean critic scores; their difference is the
     critic's Wasserstein estimate.
@@ -297,14 +298,20 @@ def _point_networks(latent_dim: int, num_classes: int | None, conditioning: str)
 #: ``"points"`` for points in the plane (unbounded, two hidden layers of 128).
 ARCHITECTURES = {"mlp": _mlp_networks, "conv": _conv_networks, "points": _point_networks}
 
-#: Each model's optimizers and critic schedule, as its paper trains it: the DCGAN's Adam,
-#: the WGAN's RMSprop with a small step, WGAN-GP's Adam with a short memory (beta_2 = 0.9).
+#: Each model's optimizers and critic schedule, as its paper trains it: the DCGAN's Adam;
+#: the WGAN's RMSprop with a small step, a fresh real batch for each of its 5 critic steps
+#: (``fresh_batches``, Algorithm 1 of Arjovsky et al., 2017) and its reference code's
+#: warm-up, 100 critic steps for each of the first 25 generator steps (``critic_warm_up``,
+#: ``(generator steps, critic steps)``, see :class:`~course_utils.callbacks.CriticWarmUp`);
+#: WGAN-GP's Adam without momentum and with a short memory (beta_1 = 0, beta_2 = 0.9) and
+#: fresh real batches (Algorithm 1 of Gulrajani et al., 2017).
 TRAINING_DEFAULTS = {
     "gan": {"optimizer": "adam", "learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999,
-            "critic_steps": 1},
-    "wgan": {"optimizer": "rmsprop", "learning_rate": 5e-5, "critic_steps": 5},
-    "wgan_gp": {"optimizer": "adam", "learning_rate": 1e-4, "beta_1": 0.5, "beta_2": 0.9,
-                "critic_steps": 5},
+            "critic_steps": 1, "fresh_batches": False, "critic_warm_up": None},
+    "wgan": {"optimizer": "rmsprop", "learning_rate": 5e-5, "critic_steps": 5,
+             "fresh_batches": True, "critic_warm_up": (25, 100)},
+    "wgan_gp": {"optimizer": "adam", "learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9,
+                "critic_steps": 5, "fresh_batches": True, "critic_warm_up": None},
 }
 #: What an architecture changes in a model's :data:`TRAINING_DEFAULTS`: the DCGAN
 #: (``"conv"``), whose discriminator is InfoGAN's, trains as InfoGAN does on MNIST
@@ -314,7 +321,7 @@ MODELS = {"gan": GAN, "wgan": WGAN, "wgan_gp": WGANGP}
 #: The options of :func:`assemble_gan` that override :data:`TRAINING_DEFAULTS`
 #: (``generator_learning_rate``: the generator's own step, when it differs).
 TRAINING_OPTIONS = ("learning_rate", "generator_learning_rate", "beta_1", "beta_2",
-                    "critic_steps")
+                    "critic_steps", "fresh_batches", "critic_warm_up")
 
 
 def training_settings(model: str, options: Mapping[str, Any]) -> dict:
@@ -324,6 +331,13 @@ def training_settings(model: str, options: Mapping[str, Any]) -> dict:
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
     return {**TRAINING_DEFAULTS[model],
             **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
+
+
+def real_batches_per_step(model: str, options: Mapping[str, Any]) -> int:
+    """Real batches one training step of ``model`` (with these :func:`training_settings`
+    overrides) consumes: ``critic_steps`` with ``fresh_batches``, else 1."""
+    settings = training_settings(model, options)
+    return settings["critic_steps"] if settings["fresh_batches"] else 1
 
 
 def make_optimizer(settings: dict, learning_rate_key: str = "learning_rate"):
@@ -372,14 +386,16 @@ def assemble_gan(model: str, generator: keras.Model, discriminator: keras.Model,
         steps_per_execution: training steps per call from Python (the course's 32, or 1 as
             in keras-io, for the benchmark).
         **options: overrides of :data:`TRAINING_DEFAULTS` (``learning_rate``,
-            ``generator_learning_rate``, ``beta_1``, ``beta_2``, ``critic_steps``), and the
+            ``generator_learning_rate``, ``beta_1``, ``beta_2``, ``critic_steps``,
+            ``fresh_batches``; ``critic_warm_up`` is the training loop's), and the
             model's own options (``num_classes``, ``generator_loss``, ``clip_value``,
             ``penalty_weight``, ``data_range``, ``seed``, ``name``, ...).
     """
     settings = training_settings(model, options)
     options = {key: value for key, value in options.items() if key not in TRAINING_OPTIONS}
     gan = MODELS[model](generator, discriminator, latent_dim=latent_dim,
-                        critic_steps=settings["critic_steps"], **options)
+                        critic_steps=settings["critic_steps"],
+                        fresh_batches=settings["fresh_batches"], **options)
     generator_rate = ("generator_learning_rate" if "generator_learning_rate" in settings
                       else "learning_rate")
     gan.compile(d_optimizer=make_optimizer(settings),

@@ -16,7 +16,7 @@ the comparison chapter and ``make bench`` read it. One module per family:
 :mod:`.autoencoders`     chapter 01's autoencoder (and chapter 02's code mixture)
 :mod:`.vaes`             chapter 03's VAEs
 :mod:`.gans`             chapters 05-07's image GANs and WGANs, the ring of Gaussians
-:mod:`.tables`           chapter 07's GANs of the penguin table
+:mod:`.tables`           chapter 07b's GANs of the penguin table
 :mod:`.infogan`          chapter 08's InfoGAN
 :mod:`.adversarial_encoders`  chapter 09's BiGAN and AAEs
 :mod:`.sequences`        chapter 10's RCGAN

@@ -178,8 +178,11 @@ class AAERecipe(Recipe):
 
 register(CourseModel("bigan", "BiGAN", "09_bigan_and_adversarial_autoencoders", "GAN",
                      BiGANRecipe, fid_key="fid_bigan"))
-register(CourseModel("aae", "AAE", "09_bigan_and_adversarial_autoencoders",
+register(CourseModel("aae", "AAE, 2-D code", "09_bigan_and_adversarial_autoencoders",
                      "adversarial autoencoder", AAERecipe, fid_key="fid_aae"))
+register(CourseModel("aae_16d", "AAE, 16-D code", "09_bigan_and_adversarial_autoencoders",
+                     "adversarial autoencoder", lambda: AAERecipe(latent_dim=16),
+                     fid_key="fid_aae_16d"))
 register(CourseModel("supervised_aae", "supervised AAE", "09_bigan_and_adversarial_autoencoders",
                      "adversarial autoencoder", lambda: AAERecipe(supervised=True),
                      fid_key="fid_supervised_aae"))

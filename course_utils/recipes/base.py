@@ -161,11 +161,16 @@ class Recipe:
         """Keras callbacks of the training run (snapshots, measurements)."""
         return []
 
+    def examples_per_step(self) -> int:
+        """Training examples one optimizer step consumes: ``batch_size``, or for a critic
+        with a fresh real batch per critic step, ``critic_steps * batch_size``."""
+        return self.batch_size
+
     # --- what they share -------------------------------------------------------------------------
     def plan(self) -> TrainingPlan:
-        """The one rule for step counts: the steps of an epoch from the data's size and
-        batch (:func:`steps_per_epoch`), and of the whole run."""
-        steps = steps_per_epoch(self.num_train_examples(), self.batch_size,
+        """The one rule for step counts: the steps of an epoch from the data's size and the
+        examples of a step (:func:`steps_per_epoch`), and of the whole run."""
+        steps = steps_per_epoch(self.num_train_examples(), self.examples_per_step(),
                                 drop_remainder=self.drop_remainder)
         return TrainingPlan(steps, self.epochs * steps)
 

@@ -1,5 +1,5 @@
-"""The GANs of chapters 05-07: image GANs, WGANs and their conditional versions, and the GANs
-of chapter 05's ring of Gaussians."""
+"""The GANs of chapters 05-07a: image GANs, WGANs and their conditional versions, and the
+GANs of chapter 05's ring of Gaussians."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import ClassVar
 import numpy as np
 
 from course_utils import callbacks, config, data, metrics
-from course_utils.models.gans import build_gan
+from course_utils.models.gans import (
+    ARCHITECTURE_TRAINING,
+    build_gan,
+    real_batches_per_step,
+    training_settings,
+)
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
     CourseModel,
@@ -21,13 +26,13 @@ from course_utils.recipes.base import (
     sample_labels,
 )
 
-#: (full, fast) epochs of the image GANs of chapters 05-07, by architecture.
+#: (full, fast) epochs of the image GANs of chapters 05-07a, by architecture.
 GAN_EPOCHS = {"mlp": (10, 1), "conv": (2, 1)}
 
 
 @dataclass(frozen=True)
 class GANRecipe(Recipe):
-    """An image GAN of chapters 05-07 on MNIST in [-1, 1]: a 64-D latent, batch 128, the
+    """An image GAN of chapters 05-07a on MNIST in [-1, 1]: a 64-D latent, batch 128, the
     optimizers and critic steps of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`.
 
     Full mode trains on the 60,000 training images and measures classifier-FID with 10,000
@@ -44,7 +49,10 @@ class GANRecipe(Recipe):
 
     Fields ``model``, ``kind``, ``num_classes``, ``conditioning``, ``generator_loss`` and
     ``generator_average`` are those of :func:`~course_utils.models.gans.build_gan`;
-    ``clip_value`` (a WGAN's) and ``critic_steps``, when set, override the model's defaults.
+    ``clip_value`` (a WGAN's), ``critic_steps``, ``learning_rate`` (both players') and
+    ``critic_warm_up`` (``(generator steps, critic steps)``), when set, override the model's
+    defaults. A step is one generator update; a WGAN's step reads
+    a fresh real batch for each critic update (:meth:`examples_per_step`).
     :func:`dcgan` is chapter 05's DCGAN.
     """
 
@@ -57,6 +65,8 @@ class GANRecipe(Recipe):
     generator_average: float | None = None
     clip_value: float | None = None
     critic_steps: int | None = None
+    learning_rate: float | None = None
+    critic_warm_up: tuple[int, ...] | None = None
     latent_dim: int = 64
     batch_size: int = 128
     epochs: int | None = None
@@ -88,13 +98,28 @@ class GANRecipe(Recipe):
 
     def overrides(self) -> dict:
         """The model options this recipe sets besides the defaults (``clip_value``,
-        ``critic_steps``)."""
+        ``critic_steps``, ``learning_rate``, ``critic_warm_up``)."""
         return {key: value for key, value in (("clip_value", self.clip_value),
-                                              ("critic_steps", self.critic_steps))
+                                              ("critic_steps", self.critic_steps),
+                                              ("learning_rate", self.learning_rate),
+                                              ("critic_warm_up", self.critic_warm_up))
                 if value is not None}
+
+    def training_settings(self) -> dict:
+        """The optimizers and critic schedule this recipe trains with
+        (:func:`~course_utils.models.gans.training_settings`)."""
+        return training_settings(self.model, {**ARCHITECTURE_TRAINING.get((self.model, self.kind),
+                                                                           {}),
+                                              **self.overrides()})
+
+    def cache_config(self, plan: TrainingPlan) -> dict:
+        return {**super().cache_config(plan), "training": self.training_settings()}
 
     def num_train_examples(self) -> int:
         return data.split_size(self.dataset, "train", limit=self.train_limit)
+
+    def examples_per_step(self) -> int:
+        return self.batch_size * real_batches_per_step(self.model, self.overrides())
 
     def build(self, plan: TrainingPlan):
         return build_gan(self.model, self.kind, latent_dim=self.latent_dim,
@@ -103,8 +128,10 @@ class GANRecipe(Recipe):
                          generator_average=self.generator_average, seed=self.seed,
                          steps_per_execution=plan.steps_per_execution, **self.overrides())
 
-    def training_data(self):
-        return data.image_dataset(self.dataset, "train", batch_size=self.batch_size,
+    def training_data(self, batch_size: int | None = None):
+        """Batches of :meth:`examples_per_step` training images (or ``batch_size``)."""
+        return data.image_dataset(self.dataset, "train",
+                                  batch_size=batch_size or self.examples_per_step(),
                                   flatten=self.flatten, value_range=(-1, 1),
                                   limit=self.train_limit,
                                   with_labels=self.num_classes is not None, seed=self.seed,
@@ -119,6 +146,12 @@ class GANRecipe(Recipe):
         if self.measure_every:
             recorders.append(callbacks.PeriodicMeasurements(self.quality_and_critic_gap(),
                                                             every_steps=self.measure_every))
+        warm_up = self.training_settings()["critic_warm_up"]
+        if warm_up is not None:  # after the recorders, which see the model before it
+            generator_steps, critic_steps = warm_up
+            recorders.append(callbacks.CriticWarmUp(
+                lambda: self.training_data(self.batch_size).repeat(),
+                generator_steps=generator_steps, critic_steps=critic_steps))
         return recorders
 
     def quality_and_critic_gap(self):
@@ -172,23 +205,35 @@ def conditional_gan(conditioning: str = "projection") -> GANRecipe:
 
 
 def wasserstein_gan(model: str = "wgan_gp", *, num_classes: int | None = None) -> GANRecipe:
-    """Chapter 07's image WGANs: chapter 05's MLP networks (a conditional critic reads the
-    label by projection), the paper's optimizers and 5 critic steps per generator step
-    (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`), 2 epochs: 936 generator and
-    4,680 critic steps (fast mode: 2 epochs of 2,000 images, 30 generator steps). FID and the
-    critic's estimate are measured on 2,000 samples every 48 generator steps (fast mode: 200
-    samples every 8 steps); the final FID on 10,000 samples (fast mode: 1,000).
+    """Chapters 07a's and 07b's image WGANs: chapter 05's MLP networks (a conditional critic reads the
+    label by projection), 5 critic updates per generator update, each on a fresh batch of
+    128 real images, for 20 epochs of 93 generator steps: 1,860 (fast mode: 2 epochs of
+    6,400 images, 20 steps). Their samples come from an exponential moving average of the
+    generator's weights (decay 0.99, about the last 100 steps).
+
+    The clipped WGAN trains as Arjovsky et al. (2017) do: RMSprop 5e-5, weights clipped to
+    0.01, and the critic's warm-up, 100 critic updates for each of the first 25 generator
+    updates (fast mode: 20 for each of the first 2). WGAN-GP keeps Gulrajani et al.'s
+    (2017) penalty weight 10 and Adam betas (0, 0.9), with a step of 6e-4 instead of their
+    1e-4, which was meant for 200,000 generator steps. FID and the critic's estimate are
+    measured on 2,000 samples every 93 generator steps (fast mode: 200 every 5); the final
+    FID on 10,000 samples (fast mode: 1,000).
 
     Args:
         model: ``"wgan"`` (weight clipping) or ``"wgan_gp"`` (gradient penalty).
         num_classes: 10 for the conditional WGAN-GP (Ferreira's WGAN + CGAN).
     """
+    by_model = {"wgan": {"critic_warm_up": config.pick(full=None, fast=(2, 20))},
+                "wgan_gp": {"learning_rate": 6e-4}}
+    if model not in by_model:
+        raise ValueError(f"model must be 'wgan' or 'wgan_gp', got {model!r}")
     return GANRecipe(model=model, num_classes=num_classes,
                      conditioning="concat" if num_classes is None else "projection",
-                     epochs=2, train_limit=config.pick(full=None, fast=2000),
+                     generator_average=0.99, epochs=config.pick(full=20, fast=2),
+                     train_limit=config.pick(full=None, fast=6400),
                      num_samples=config.pick(full=10_000, fast=1_000),
-                     measure_every=config.pick(full=48, fast=8),
-                     measured_samples=config.pick(full=2000, fast=200))
+                     measure_every=config.pick(full=93, fast=5),
+                     measured_samples=config.pick(full=2000, fast=200), **by_model[model])
 
 
 @dataclass(frozen=True)
@@ -262,9 +307,10 @@ register(CourseModel("dcgan", "DCGAN", "05_generative_adversarial_networks", "GA
                      dcgan, fid_key="fid_dcgan"))
 register(CourseModel("cgan", "CGAN (projection)", "06_conditional_gans", "conditional GAN",
                      conditional_gan, fid_key="fid_cgan"))
-register(CourseModel("wgan", "WGAN (clipping)", "07_wasserstein_gans", "GAN",
+register(CourseModel("wgan", "WGAN (clipping)", "07a_wasserstein_gans", "GAN",
                      lambda: wasserstein_gan("wgan"), fid_key="fid_wgan"))
-register(CourseModel("wgan_gp", "WGAN-GP", "07_wasserstein_gans", "GAN", wasserstein_gan,
+register(CourseModel("wgan_gp", "WGAN-GP", "07a_wasserstein_gans", "GAN", wasserstein_gan,
                      fid_key="fid_wgan_gp"))
-register(CourseModel("cwgan_gp", "cWGAN-GP", "07_wasserstein_gans", "conditional GAN",
+register(CourseModel("cwgan_gp", "cWGAN-GP", "07b_conditional_and_tabular_wgans",
+                     "conditional GAN",
                      lambda: wasserstein_gan(num_classes=10), fid_key="fid_cwgan_gp"))

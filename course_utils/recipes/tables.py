@@ -1,4 +1,4 @@
-"""Chapter 07's GANs of a mixed categorical and continuous table (the Palmer penguins)."""
+"""Chapter 07b's GANs of a mixed categorical and continuous table (the Palmer penguins)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils import callbacks, data, tabular
-from course_utils.models.gans import assemble_gan
+from course_utils.models.gans import assemble_gan, real_batches_per_step, training_settings
 from course_utils.models.networks.mlp import build_mlp_discriminator
 from course_utils.models.networks.table import build_tabular_generator
 from course_utils.recipes.base import (
@@ -21,7 +21,7 @@ from course_utils.recipes.base import (
 
 
 def penguin_tables(*, held_out_fraction: float = 1 / 3, seed: int = 0):
-    """Chapter 07's Palmer penguins (:func:`~course_utils.data.load_penguins`, cleaned: 342
+    """Chapter 07b's Palmer penguins (:func:`~course_utils.data.load_penguins`, cleaned: 342
     rows), split at random into training rows and held-out rows, and the
     :class:`~course_utils.tabular.TableEncoder` fitted on the training rows.
 
@@ -37,12 +37,13 @@ def penguin_tables(*, held_out_fraction: float = 1 / 3, seed: int = 0):
 
 @dataclass(frozen=True)
 class TabularGANRecipe(Recipe):
-    """A GAN of chapter 07's penguin table: a 16-D latent, two hidden layers of 128 in each
+    """A GAN of chapter 07b's penguin table: a 16-D latent, two hidden layers of 128 in each
     network (the generator ending in a softmax head per categorical column), batch 64, the
     optimizers and critic steps of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`. An
-    epoch is 50 passes over the 228 training rows (178 steps); 20 epochs. The largest
-    marginal distance to the held-out rows is measured every 89 generator steps. (Fast
-    mode: 2 epochs of 10 passes, measured every 10 steps.)
+    epoch is 178 generator steps: 50 passes over the 228 training rows for each real batch
+    a step reads (one for the GAN, five for WGAN-GP, whose every critic update takes a fresh
+    batch); 20 epochs. The largest marginal distance to the held-out rows is measured every
+    89 generator steps. (Fast mode: 2 epochs of 10 passes, measured every 10 steps.)
 
     ``metrics`` holds :func:`~course_utils.tabular.compare_tables` of as many generated rows
     as there are training rows against the held-out rows, and ``closest_record_ratio``
@@ -78,7 +79,16 @@ class TabularGANRecipe(Recipe):
         return penguin_tables(held_out_fraction=self.held_out_fraction, seed=self.seed)
 
     def num_train_examples(self) -> int:
-        return len(self.tables()[0]) * self.passes_per_epoch
+        """Rows in an epoch: ``passes_per_epoch`` passes over the training rows for each real
+        batch a step reads, so every model takes the same generator steps per epoch."""
+        return (len(self.tables()[0]) * self.passes_per_epoch
+                * real_batches_per_step(self.model, {}))
+
+    def examples_per_step(self) -> int:
+        return self.batch_size * real_batches_per_step(self.model, {})
+
+    def cache_config(self, plan: TrainingPlan) -> dict:
+        return {**super().cache_config(plan), "training": training_settings(self.model, {})}
 
     def build(self, plan: TrainingPlan):
         encoder = self.tables()[2]
@@ -92,8 +102,9 @@ class TabularGANRecipe(Recipe):
 
     def training_data(self):
         train, _, encoder = self.tables()
-        rows = np.tile(encoder.encode(train), (self.passes_per_epoch, 1))
-        return data.make_dataset(rows, batch_size=self.batch_size, seed=self.seed,
+        rows = np.tile(encoder.encode(train),
+                       (self.num_train_examples() // len(train), 1))
+        return data.make_dataset(rows, batch_size=self.examples_per_step(), seed=self.seed,
                                  drop_remainder=True)
 
     def generated_rows(self, model):
@@ -120,7 +131,8 @@ class TabularGANRecipe(Recipe):
                                                                      train, encoder)}
 
 
-register(CourseModel("penguin_wgan_gp", "WGAN-GP of the penguin table", "07_wasserstein_gans",
-                     "GAN", TabularGANRecipe))
-register(CourseModel("penguin_gan", "GAN of the penguin table", "07_wasserstein_gans", "GAN",
+TABLES_CHAPTER = "07b_conditional_and_tabular_wgans"
+register(CourseModel("penguin_wgan_gp", "WGAN-GP of the penguin table", TABLES_CHAPTER, "GAN",
+                     TabularGANRecipe))
+register(CourseModel("penguin_gan", "GAN of the penguin table", TABLES_CHAPTER, "GAN",
                      lambda: TabularGANRecipe(model="gan")))

@@ -1,4 +1,4 @@
-"""The generator of mixed categorical and continuous table rows (chapter 07)."""
+"""The generator of mixed categorical and continuous table rows (chapter 07b)."""
 
 from __future__ import annotations
 
