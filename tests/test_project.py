@@ -1,5 +1,7 @@
 """The project's files agree with each other, and every chapter follows the skeleton."""
 
+import contextlib
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -87,7 +89,8 @@ def test_citation_and_contributing_agree_with_the_project():
 
 #: Words of the course's making that a student must never meet: source documents named by
 #: their file number, paths outside the published repository, the process that built it.
-PROCESS_WORDS = re.compile(r"\bseed 00[0-4]|\.\./shared|development runs?\b|the chapter's issue",
+PROCESS_WORDS = re.compile(r"\bseed 00[0-4]|\.\./shared|development runs?\b|the chapter's issue"
+                           r"|\bthe seed (?:reports|says|claims|shows)\b|\bin our runs?\b",
                            re.IGNORECASE)
 
 
@@ -104,3 +107,87 @@ def test_sources_are_cited_by_name_and_no_process_words_reach_a_student():
 def test_the_process_words_check_catches_a_planted_file_reference():
     assert PROCESS_WORDS.search("as in Seed 001's figure") and PROCESS_WORDS.search(
         "see ../shared/seeds/") and not PROCESS_WORDS.search("Mode: full | seed 0 | CPU only")
+    assert PROCESS_WORDS.search("The seed reports a failure") and PROCESS_WORDS.search(
+        "reached 0.76 in our run") and not PROCESS_WORDS.search("the mean over the seeds")
+
+
+#: A decimal number in prose, e.g. 0.907 or 1,860.5 (not part of a word or a version).
+DECIMAL = re.compile(r"(?<![\w.])(\d[\d,]*\.\d+)(?![\w.]*\d)")
+#: A printed or written number (outputs, code).
+NUMBER = re.compile(r"\d[\d,]*\.?\d*(?:e-?\d+)?")
+#: A citation: a numbered reference, "et al." or "(Author, 2017)".
+CITATION = re.compile(r"\[\d+\]|et al\.|\(\w+(?: & \w+)?, \d{4}\)")
+#: Spans whose numbers are definitions, not measurements: math and code.
+DEFINITIONS = re.compile(r"\$[^$]*\$|`[^`]*`")
+
+
+def printed_numbers(notebook) -> set[float]:
+    """Every number of the notebook's code and outputs."""
+    texts = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        texts.append(cell.source)
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts += [value for kind, value in output.get("data", {}).items()
+                      if kind.startswith("text/")]
+    numbers = set()
+    for match in NUMBER.finditer("\n".join(texts)):
+        with contextlib.suppress(ValueError):
+            numbers.add(float(match.group().replace(",", "")))
+    return numbers
+
+
+def is_printed(decimal: str, numbers: set[float]) -> bool:
+    """Whether a printed number rounds to ``decimal`` at its precision (as a share, or as a
+    percentage of it)."""
+    places = len(decimal.split(".")[1])
+    value = float(decimal.replace(",", ""))
+    return any(abs(round(number * scale, places) - value) < 10 ** -(places + 3)
+               for number in numbers for scale in (1, 100))
+
+
+def unprinted_decimals(notebook) -> list[tuple[str, str]]:
+    """``(number, line)`` for each decimal of the prose (before the exercises) that no code
+    or output of the notebook gives and no citation on its paragraph accounts for; the run
+    time in the header is checked against the report instead."""
+    numbers = printed_numbers(notebook)
+    found = []
+    for cell in notebook.cells[1:]:
+        if cell.cell_type != "markdown":
+            continue
+        prose = cell.source.split("## Exercises")[0].split("## References")[0]
+        for paragraph in re.split(r"\n\s*\n", prose):
+            if CITATION.search(paragraph):
+                continue
+            for decimal in DECIMAL.findall(DEFINITIONS.sub(" ", paragraph)):
+                if not is_printed(decimal, numbers):
+                    found.append((decimal, paragraph.strip().splitlines()[0][:80]))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_decimal_in_the_prose_was_printed_or_is_cited(path):
+    assert not unprinted_decimals(nbformat.read(path, as_version=4))
+
+
+def test_the_decimals_check_catches_a_planted_number():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · Title"),
+        nbformat.v4.new_code_cell("print(accuracy)", outputs=[
+            nbformat.v4.new_output("stream", text="accuracy 0.9068, share 0.1234\n")]),
+        nbformat.v4.new_markdown_cell("It reaches 0.907 and 12.3% ($\\beta = 0.5$).\n\n"
+                                      "The paper reports 0.95 [1].\n\nIt reaches 0.79."),
+    ])
+    assert unprinted_decimals(notebook) == [("0.79", "It reaches 0.79.")]
+
+
+def test_each_header_states_the_run_time_the_report_measured():
+    report = json.loads((ROOT / "reports" / "full_run.json").read_text())["chapters"]
+    for path in NOTEBOOKS:
+        header = " ".join(nbformat.read(path, as_version=4).cells[0].source.split())
+        stated = re.search(r"full mode about ([\d.]+) min", header)
+        if stated and path.stem in report:
+            measured = report[path.stem]["seconds"] / 60
+            assert abs(float(stated.group(1)) - measured) <= 0.5, (path.stem, measured)

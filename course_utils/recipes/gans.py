@@ -205,11 +205,11 @@ def conditional_gan(conditioning: str = "projection") -> GANRecipe:
 
 
 def wasserstein_gan(model: str = "wgan_gp", *, num_classes: int | None = None) -> GANRecipe:
-    """Chapters 07a's and 07b's image WGANs: chapter 05's MLP networks (a conditional critic reads the
-    label by projection), 5 critic updates per generator update, each on a fresh batch of
-    128 real images, for 20 epochs of 93 generator steps: 1,860 (fast mode: 2 epochs of
-    6,400 images, 20 steps). Their samples come from an exponential moving average of the
-    generator's weights (decay 0.99, about the last 100 steps).
+    """The image WGANs of chapters 07a and 07b: chapter 05's MLP networks (a conditional
+    critic reads the label by projection), 5 critic updates per generator update, each on a
+    fresh batch of 128 real images, for 20 epochs of 93 generator steps: 1,860 (fast mode:
+    2 epochs of 6,400 images, 20 steps). Their samples come from an exponential moving
+    average of the generator's weights (decay 0.99, about the last 100 steps).
 
     The clipped WGAN trains as Arjovsky et al. (2017) do: RMSprop 5e-5, weights clipped to
     0.01, and the critic's warm-up, 100 critic updates for each of the first 25 generator
