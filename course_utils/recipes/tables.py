@@ -84,11 +84,16 @@ class TabularGANRecipe(Recipe):
         return (len(self.tables()[0]) * self.passes_per_epoch
                 * real_batches_per_step(self.model, {}))
 
+    def training_settings(self) -> dict:
+        """The optimizers and critic schedule of ``model``
+        (:data:`~course_utils.models.gans.TRAINING_DEFAULTS`)."""
+        return training_settings(self.model, {})
+
     def examples_per_step(self) -> int:
         return self.batch_size * real_batches_per_step(self.model, {})
 
     def cache_config(self, plan: TrainingPlan) -> dict:
-        return {**super().cache_config(plan), "training": training_settings(self.model, {})}
+        return {**super().cache_config(plan), "training": self.training_settings()}
 
     def build(self, plan: TrainingPlan):
         encoder = self.tables()[2]
