@@ -388,7 +388,7 @@ def _train_and_cache(name: str, key: str, folder: Path, model: keras.Model, stru
     if not writable:
         print(f"The model cache {folder.parent} is not writable: {name} is trained without "
               "a resume backup and will not be cached.")
-    print(f"Training {name} for {epochs} epochs ({config.mode()} mode; cache key {key}).")
+    print(f"Training {name} for {epochs} epochs ({config.mode()} mode).")
     try:
         if callable(train_data):
             train_data = train_data()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import tqdm.auto
-import tqdm.std
 from tqdm.keras import TqdmCallback
 
 from course_utils import config
@@ -222,10 +222,35 @@ class PeriodicMeasurements(keras.callbacks.Callback):
                        if key.startswith("measured_") and key != "measured_step"}
 
 
+class PlainProgress(keras.callbacks.Callback):
+    """Progress as plain lines, for logs and committed notebooks: ``epoch 5/20 after 63 s:
+    loss=...``, at most one every ``every_seconds`` and always the last epoch's, each
+    printed once (a text-mode tqdm bar reprints its state from its monitor thread and on
+    closing, which a saved notebook shows as repeated lines)."""
+
+    def __init__(self, epochs: int, *, every_seconds: float = 60.0, file=None):
+        super().__init__()
+        self.epochs = epochs
+        self.every_seconds = every_seconds
+        self.file = file
+        self.start = self.last_print = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = self.last_print = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now, done = time.perf_counter(), epoch + 1
+        if done < self.epochs and now - self.last_print < self.every_seconds:
+            return
+        self.last_print = now
+        values = ", ".join(f"{name}={value:.3g}" for name, value in (logs or {}).items())
+        print(f"epoch {done}/{self.epochs} after {now - self.start:.0f} s: {values}",
+              file=self.file or sys.stdout, flush=True)
+
+
 def progress_bar(epochs: int) -> keras.callbacks.Callback:
-    """A tqdm progress bar over epochs: a live widget in Jupyter, plain text in logs (where it
-    prints at most once a minute, so logs and committed notebooks stay short)."""
+    """A tqdm progress bar over epochs, a live widget in Jupyter; in logs and headless runs
+    (committed notebooks), :class:`PlainProgress` lines, at most one a minute."""
     if config.is_headless():
-        return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.std.tqdm,
-                            file=sys.stdout, mininterval=60, ascii=True)
+        return PlainProgress(epochs)
     return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm.auto.tqdm)

@@ -7,6 +7,7 @@ Images may come in any of the course's layouts: ``(n, 784)``, ``(n, 28, 28)`` or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -441,6 +442,21 @@ def plot_correlation_matrices(
     return figure
 
 
+#: The icons of matplotlib's animation buttons, as characters: its HTML otherwise loads an
+#: icon font from a CDN, and a committed notebook must display offline.
+BUTTON_SYMBOLS = {"fa-minus": "−", "fa-plus": "+", "fa-fast-backward": "⏮",
+                  "fa-step-backward": "⏴", "fa-play fa-flip-horizontal": "◀",
+                  "fa-pause": "⏸", "fa-play": "▶", "fa-step-forward": "⏵",
+                  "fa-fast-forward": "⏭"}
+
+
+def _offline_buttons(html: str) -> str:
+    """matplotlib's animation HTML without its CDN stylesheet, the icons as characters."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    return re.sub(r'<i class="fa ([^"]+)"></i>',
+                  lambda match: BUTTON_SYMBOLS.get(match.group(1), "·"), html)
+
+
 def animation_html(
     frames,
     *,
@@ -449,7 +465,8 @@ def animation_html(
     title: str | None = None,
     size_inches: float = 2.5,
 ):
-    """Return an inline HTML/JavaScript animation of image frames (no ffmpeg needed).
+    """Return an inline HTML/JavaScript animation of image frames (no ffmpeg, and nothing
+    fetched from the network: the buttons show characters, not a web font's icons).
 
     Args:
         frames: ``(num_frames, ...)`` images in any course layout; keep it to ≤ 40 small frames
@@ -473,6 +490,6 @@ def animation_html(
 
     movie = animation.FuncAnimation(figure, show, frames=len(tiles), interval=interval_ms,
                                     blit=True)
-    html = movie.to_jshtml(default_mode="loop")
+    html = _offline_buttons(movie.to_jshtml(default_mode="loop"))
     plt.close(figure)
     return HTML(html)

@@ -107,6 +107,8 @@ def test_animation_html_embeds_frames_without_ffmpeg():
     frames = np.random.default_rng(0).random((5, 28, 28))
     html = plotting.animation_html(frames, interval_ms=50).data
     assert "<script" in html and html.count("data:image/png;base64") == 5
+    assert "http" not in html and 'class="fa' not in html  # it displays offline
+    assert "▶" in html and "⏸" in html
 
 
 def test_decode_point_and_png_round_trip():

@@ -147,6 +147,23 @@ def test_the_critic_warm_up_says_when_its_batches_run_out():
         callbacks.CriticWarmUp(lambda: [], generator_steps=0)
 
 
+def test_plain_progress_prints_each_reported_epoch_once(capsys):
+    quiet = callbacks.PlainProgress(3, every_seconds=3600)
+    quiet.on_train_begin()
+    for epoch in range(3):
+        quiet.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("epoch 3/3 after ")
+    assert lines[0].endswith(": loss=0.333")
+    chatty = callbacks.PlainProgress(2, every_seconds=0)
+    chatty.on_train_begin()
+    chatty.on_epoch_end(0, {})
+    chatty.on_epoch_end(1, {})
+    assert [line.split(" after")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "epoch 1/2", "epoch 2/2"]
+    assert isinstance(callbacks.progress_bar(3), callbacks.PlainProgress)  # headless tests
+
+
 def test_flow_reaches_the_maximum_likelihood_solution():
     x = gaussian_data(2048)
     model = TinyFlow()
