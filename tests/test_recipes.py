@@ -93,6 +93,8 @@ def test_a_wgan_recipe_feeds_fresh_batches_and_warms_its_clipped_critic_up():
     assert (settings["beta_1"], settings["beta_2"], settings["fresh_batches"]) == (0.0, 0.9, True)
     table = recipes.TabularGANRecipe()
     assert next(iter(table.training_data())).shape[0] == 5 * table.batch_size
+    with pytest.raises(ValueError, match="generator steps, critic steps"):
+        recipes.GANRecipe(model="wgan", critic_warm_up=(25,))
 
 
 def test_the_structure_fingerprint_ignores_layer_names_and_sees_any_change():

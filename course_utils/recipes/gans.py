@@ -1,4 +1,4 @@
-"""The GANs of chapters 05-07a: image GANs, WGANs and their conditional versions, and the
+"""The GANs of chapters 05-07b: image GANs, WGANs and their conditional versions, and the
 GANs of chapter 05's ring of Gaussians."""
 
 from __future__ import annotations
@@ -9,12 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from course_utils import callbacks, config, data, metrics
-from course_utils.models.gans import (
-    ARCHITECTURE_TRAINING,
-    build_gan,
-    real_batches_per_step,
-    training_settings,
-)
+from course_utils.models.gans import ARCHITECTURE_TRAINING, build_gan, training_settings
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
     CourseModel,
@@ -26,13 +21,13 @@ from course_utils.recipes.base import (
     sample_labels,
 )
 
-#: (full, fast) epochs of the image GANs of chapters 05-07a, by architecture.
+#: (full, fast) epochs of the image GANs of chapters 05-07b, by architecture.
 GAN_EPOCHS = {"mlp": (10, 1), "conv": (2, 1)}
 
 
 @dataclass(frozen=True)
 class GANRecipe(Recipe):
-    """An image GAN of chapters 05-07a on MNIST in [-1, 1]: a 64-D latent, batch 128, the
+    """An image GAN of chapters 05-07b on MNIST in [-1, 1]: a 64-D latent, batch 128, the
     optimizers and critic steps of :data:`~course_utils.models.gans.TRAINING_DEFAULTS`.
 
     Full mode trains on the 60,000 training images and measures classifier-FID with 10,000
@@ -81,6 +76,9 @@ class GANRecipe(Recipe):
             raise ValueError(f"kind must be one of {sorted(GAN_EPOCHS)}, got {self.kind!r}")
         full, fast = GAN_EPOCHS[self.kind]
         self._set_default("epochs", config.pick(full=full, fast=fast))
+        if self.critic_warm_up is not None and len(self.critic_warm_up) != 2:
+            raise ValueError(f"critic_warm_up is (generator steps, critic steps), got "
+                             f"{self.critic_warm_up!r}")
         if self.measure_every is not None and self.measured_samples is None:
             raise ValueError("measure_every needs measured_samples (how many samples each "
                              "measurement draws)")
@@ -119,7 +117,8 @@ class GANRecipe(Recipe):
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 
     def examples_per_step(self) -> int:
-        return self.batch_size * real_batches_per_step(self.model, self.overrides())
+        settings = self.training_settings()
+        return self.batch_size * (settings["critic_steps"] if settings["fresh_batches"] else 1)
 
     def build(self, plan: TrainingPlan):
         return build_gan(self.model, self.kind, latent_dim=self.latent_dim,
