@@ -250,12 +250,13 @@ class AdversarialModel(GenerativeModel):
         ``fresh_batches`` its ``critic_steps`` consecutive slices along the first axis."""
         if not self.fresh_batches:
             return [data] * self.critic_steps
-        size = keras.tree.flatten(data)[0].shape[0]
-        if size is not None and size % self.critic_steps:
+        first = keras.tree.flatten(data)[0]
+        if first.shape[0] is not None and first.shape[0] % self.critic_steps:
             raise ValueError(f"with fresh_batches, a training batch holds critic_steps "
-                             f"({self.critic_steps}) real batches, but it has {size} examples; "
-                             f"batch the dataset by a multiple of critic_steps")
-        size = ops.shape(keras.tree.flatten(data)[0])[0] // self.critic_steps
+                             f"({self.critic_steps}) real batches, but it has "
+                             f"{first.shape[0]} examples; batch the dataset by a multiple of "
+                             f"critic_steps")
+        size = ops.shape(first)[0] // self.critic_steps
 
         def piece(index):
             return keras.tree.map_structure(

@@ -333,10 +333,15 @@ def training_settings(model: str, options: Mapping[str, Any]) -> dict:
             **{key: options[key] for key in TRAINING_OPTIONS if key in options}}
 
 
-def real_batches_per_step(model: str, options: Mapping[str, Any]) -> int:
-    """Real batches one training step of ``model`` (with these :func:`training_settings`
-    overrides) consumes: ``critic_steps`` with ``fresh_batches``, else 1."""
-    settings = training_settings(model, options)
+def architecture_options(model: str, kind: str, options: Mapping[str, Any]) -> dict:
+    """``options`` on top of what :data:`ARCHITECTURE_TRAINING` sets for ``(model, kind)``:
+    the options :func:`build_gan` trains a model of that architecture with."""
+    return {**ARCHITECTURE_TRAINING.get((model, kind), {}), **options}
+
+
+def real_batches_per_step(settings: Mapping[str, Any]) -> int:
+    """Real batches one training step consumes under these :func:`training_settings`:
+    ``critic_steps`` with ``fresh_batches``, else 1."""
     return settings["critic_steps"] if settings["fresh_batches"] else 1
 
 
@@ -368,7 +373,7 @@ def build_gan(model: str = "gan", kind: str = "mlp", *, latent_dim: int = 64,
         raise ValueError("the conv discriminator is batch-normalized, and a gradient penalty "
                          "needs each score to depend on its own image only: use kind='mlp'")
     generator, discriminator = ARCHITECTURES[kind](latent_dim, num_classes, conditioning)
-    options = {**ARCHITECTURE_TRAINING.get((model, kind), {}), **options}
+    options = architecture_options(model, kind, options)
     return assemble_gan(model, generator, discriminator, latent_dim=latent_dim,
                         num_classes=num_classes, seed=seed, name=f"{kind}_{model}",
                         data_range=None if kind == "points" else (-1.0, 1.0), **options)

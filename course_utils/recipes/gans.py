@@ -9,7 +9,12 @@ from typing import ClassVar
 import numpy as np
 
 from course_utils import callbacks, config, data, metrics
-from course_utils.models.gans import ARCHITECTURE_TRAINING, build_gan, training_settings
+from course_utils.models.gans import (
+    architecture_options,
+    build_gan,
+    real_batches_per_step,
+    training_settings,
+)
 from course_utils.recipes.base import (
     SNAPSHOT_SIZE,
     CourseModel,
@@ -106,9 +111,8 @@ class GANRecipe(Recipe):
     def training_settings(self) -> dict:
         """The optimizers and critic schedule this recipe trains with
         (:func:`~course_utils.models.gans.training_settings`)."""
-        return training_settings(self.model, {**ARCHITECTURE_TRAINING.get((self.model, self.kind),
-                                                                           {}),
-                                              **self.overrides()})
+        return training_settings(self.model, architecture_options(self.model, self.kind,
+                                                                  self.overrides()))
 
     def cache_config(self, plan: TrainingPlan) -> dict:
         return {**super().cache_config(plan), "training": self.training_settings()}
@@ -117,8 +121,7 @@ class GANRecipe(Recipe):
         return data.split_size(self.dataset, "train", limit=self.train_limit)
 
     def examples_per_step(self) -> int:
-        settings = self.training_settings()
-        return self.batch_size * (settings["critic_steps"] if settings["fresh_batches"] else 1)
+        return self.batch_size * real_batches_per_step(self.training_settings())
 
     def build(self, plan: TrainingPlan):
         return build_gan(self.model, self.kind, latent_dim=self.latent_dim,

@@ -82,7 +82,7 @@ class TabularGANRecipe(Recipe):
         """Rows in an epoch: ``passes_per_epoch`` passes over the training rows for each real
         batch a step reads, so every model takes the same generator steps per epoch."""
         return (len(self.tables()[0]) * self.passes_per_epoch
-                * real_batches_per_step(self.model, {}))
+                * real_batches_per_step(self.training_settings()))
 
     def training_settings(self) -> dict:
         """The optimizers and critic schedule of ``model``
@@ -90,7 +90,7 @@ class TabularGANRecipe(Recipe):
         return training_settings(self.model, {})
 
     def examples_per_step(self) -> int:
-        return self.batch_size * real_batches_per_step(self.model, {})
+        return self.batch_size * real_batches_per_step(self.training_settings())
 
     def cache_config(self, plan: TrainingPlan) -> dict:
         return {**super().cache_config(plan), "training": self.training_settings()}
