@@ -151,16 +151,18 @@ def execute_notebook(path: Path, output_path: Path, report_dir: Path, *,
 
 
 def strip_metadata(path: Path) -> None:
-    """Keep only the kernelspec and language of a notebook's metadata, and no cell metadata
-    except nbval markers and tags."""
+    """Keep only the kernelspec and language of a notebook's metadata, and of a cell's only
+    its tags and whether its source is hidden (an exercise's solution)."""
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata = nbformat.from_dict({
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     })
     for cell in notebook.cells:
-        cell.metadata = nbformat.from_dict(
-            {k: v for k, v in cell.metadata.items() if k in ("tags",)})
+        kept = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        if cell.metadata.get("jupyter", {}).get("source_hidden"):
+            kept["jupyter"] = {"source_hidden": True}
+        cell.metadata = nbformat.from_dict(kept)
         cell.pop("id", None)
     notebook.nbformat_minor = 4  # cell ids (4.5) change on every save; the course omits them
     nbformat.write(notebook, path)

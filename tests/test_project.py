@@ -57,7 +57,13 @@ def test_chapter_skeleton(path):
                  ("## Parameters", "## What we saw", "## Exercises", "## References",
                   "## Metrics")]
     assert -1 not in positions and positions == sorted(positions), positions
-    assert "<details>" in markdown, "exercise solutions go in a folded <details> block"
+    solutions = [c for c in cells if c.cell_type == "code"
+                 and c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert solutions or "<details>" in markdown, "exercises need solutions (or hints)"
+    for cell in solutions:  # hidden in JupyterLab and on the website alike
+        assert "hide-input" in cell.metadata.get("tags", []), cell.source[:60]
+    if solutions:
+        assert "<details>" not in markdown, "a solved chapter keeps no folded hints"
     assert "cu.report.record(" in code[-1] and "assert " in code[-1], "metrics cell last"
     assert not any(re.search(r"\bTODO\b", s) for s in sources)
     assert all(s.strip() for s in sources), "no empty cells"

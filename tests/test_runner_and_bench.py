@@ -113,6 +113,19 @@ def test_in_place_run_strips_metadata_and_audits(tmp_path):
     assert len(problems) == 1 and "stderr" in problems[0]
 
 
+def test_stripping_keeps_a_solutions_hidden_source_and_tags_only(tmp_path):
+    notebook = write_notebook(tmp_path / "04_solved.ipynb", "print(1)", "print(2)")
+    cells = nbformat.read(notebook, as_version=4).cells
+    cells[0].metadata = {"jupyter": {"source_hidden": True, "outputs_hidden": False},
+                         "tags": ["hide-input"], "collapsed": True, "scrolled": False}
+    cells[1].metadata = {"jupyter": {"source_hidden": False}, "scrolled": True}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebook)
+    runner.strip_metadata(notebook)
+    stripped = nbformat.read(notebook, as_version=4).cells
+    assert stripped[0].metadata == {"jupyter": {"source_hidden": True}, "tags": ["hide-input"]}
+    assert stripped[1].metadata == {}
+
+
 def test_audit_flags_out_of_order_cells(tmp_path):
     path = write_notebook(tmp_path / "04.ipynb", "a = 1", "b = 2")
     notebook = nbformat.read(path, as_version=4)
