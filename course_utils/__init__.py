@@ -17,6 +17,7 @@ _SUBMODULES = (
     "bench",
     "cache",
     "callbacks",
+    "checks",
     "comparison",
     "config",
     "data",
