@@ -17,11 +17,15 @@ from course_utils._tensorflow import keras
 Networks = keras.Model | Sequence[keras.Model]
 
 
+def _network_list(networks: Networks) -> list[keras.Model]:
+    """A network, or several in order, as a list of networks."""
+    return [networks] if isinstance(networks, keras.Model) else list(networks)
+
+
 def _weight_arrays(networks: Networks) -> list[np.ndarray]:
     """The weights of a network, or of several in order, as one list of arrays."""
-    if isinstance(networks, keras.Model):
-        networks = [networks]
-    return [np.asarray(weight) for network in networks for weight in network.get_weights()]
+    return [np.asarray(weight) for network in _network_list(networks)
+            for weight in network.get_weights()]
 
 
 def _paired_weights(first: Networks, second: Networks) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -44,13 +48,9 @@ def _paired_weights(first: Networks, second: Networks) -> list[tuple[np.ndarray,
 def copy_weights(source: Networks, target: Networks) -> None:
     """Give ``target`` the weights of ``source`` (networks, or sequences of networks paired
     in order, with the same layers in the same order)."""
-    pairs = _paired_weights(source, target)
-    targets = [target] if isinstance(target, keras.Model) else list(target)
-    remaining = [weight for weight, _ in pairs]
-    for network in targets:
-        count = len(network.get_weights())
-        network.set_weights(remaining[:count])
-        remaining = remaining[count:]
+    source_weights = iter([weight for weight, _ in _paired_weights(source, target)])
+    for network in _network_list(target):
+        network.set_weights([next(source_weights) for _ in network.weights])
 
 
 def largest_weight_difference(first: Networks, second: Networks) -> float:
